@@ -1,0 +1,35 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"vigil/internal/catalog"
+)
+
+// check validates the catalog and prints every problem with its file and line.
+func check(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "vigil.yaml", "catalog file")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	cat, err := catalog.Load(*path)
+	var problems catalog.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p.String())
+		}
+		fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(problems), *path)
+		return exitError(1)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok — %s: %d tenants, %d teams, %d components\n",
+		*path, cat.Organisation, len(cat.Tenants), len(cat.Teams), len(cat.Components))
+	return nil
+}

@@ -1,0 +1,71 @@
+// Command vigil is Vigil's one binary: the custom handler the Azure Functions host
+// starts (`vigil serve`), the whole app on one machine (`vigil local`), and the
+// operator's tools (`vigil check`, `vigil queues`).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `vigil: incident management for SaaS vendors on Azure.
+
+Usage:
+  vigil local  [--addr 127.0.0.1:7071] [--data ./.vigil] [--config vigil.yaml]
+               run the whole function app on this machine (embedded store and queue)
+  vigil serve  the custom handler the Azure Functions host starts (reads its settings from the environment)
+  vigil check  [--config vigil.yaml]   validate the catalog
+  vigil queues [--data ./.vigil]       queue depths and dead letters of a local run
+  vigil version
+`
+
+// version is set at build time by the packaging step.
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "local":
+		return local(ctx, args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "queues":
+		return queues(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "vigil", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+	return exitError(2)
+}

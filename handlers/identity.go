@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"vigil/internal/fault"
+)
+
+// responder returns the signed-in responder's principal name, or a 401.
+//
+// In Azure, App Service Authentication (Easy Auth) signs the user in with Entra ID
+// and injects X-MS-CLIENT-PRINCIPAL (base64 JSON claims) and X-MS-CLIENT-PRINCIPAL-NAME;
+// it strips those headers from anything a client sends itself, so they can be trusted
+// only where Easy Auth is enabled — the Terraform module always enables it. The
+// host also passes the authenticated identities in the request binding. Under
+// `vigil local` there is no platform login: the caller sends X-MS-CLIENT-PRINCIPAL-NAME
+// itself, which is for local use only.
+func responder(req *HTTPRequest) (string, error) {
+	if name := principalFromClaims(req.Header("X-MS-CLIENT-PRINCIPAL")); name != "" {
+		return name, nil
+	}
+	if name := strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL-NAME")); name != "" {
+		return name, nil
+	}
+	if name := principalFromIdentities(req.Identities); name != "" {
+		return name, nil
+	}
+	return "", fault.New(fault.Unauthorized, "a responder identity is required: sign in through the app's Entra ID login")
+}
+
+type clientPrincipal struct {
+	NameType string `json:"name_typ"`
+	Claims   []struct {
+		Type  string `json:"typ"`
+		Value string `json:"val"`
+	} `json:"claims"`
+}
+
+func principalFromClaims(header string) string {
+	if header == "" {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(header)
+	if err != nil {
+		return ""
+	}
+	var p clientPrincipal
+	if json.Unmarshal(raw, &p) != nil {
+		return ""
+	}
+	for _, want := range []string{p.NameType, "preferred_username", "upn", "email", "name"} {
+		for _, c := range p.Claims {
+			if want != "" && c.Type == want && c.Value != "" {
+				return c.Value
+			}
+		}
+	}
+	return ""
+}
+
+// principalFromIdentities reads the host's serialised ClaimsIdentity list, skipping the
+// identity the host adds for a function key (it proves a key, not a person).
+func principalFromIdentities(ids []json.RawMessage) string {
+	for _, raw := range ids {
+		var id struct {
+			AuthenticationType string `json:"AuthenticationType"`
+			IsAuthenticated    bool   `json:"IsAuthenticated"`
+			Name               string `json:"Name"`
+		}
+		if json.Unmarshal(raw, &id) != nil || !id.IsAuthenticated || id.Name == "" {
+			continue
+		}
+		if strings.EqualFold(id.AuthenticationType, "WebJobsAuthLevel") {
+			continue
+		}
+		return id.Name
+	}
+	return ""
+}

@@ -1,0 +1,217 @@
+// Package handlers is Vigil's custom-handler server: the Azure Functions host (or
+// `vigil local`, which plays it) POSTs each invocation to /<FunctionName>, and one
+// small function here decodes it, calls the application layer and encodes outputs.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"vigil/internal/app"
+	"vigil/internal/bus"
+	"vigil/internal/fault"
+)
+
+// Server serves every function of the app.
+type Server struct {
+	App *app.Service
+	// Now reads the clock once per invocation; tests replace it.
+	Now func() time.Time
+	Log *slog.Logger
+	// Dev, when set, serves developer pages under /dev/ (local runs only).
+	Dev http.Handler
+}
+
+// invocationLimit bounds an envelope: the host's own request limit is 100 MB.
+const invocationLimit = 110 << 20
+
+type function func(ctx context.Context, inv *Invocation, now time.Time) (*Response, error)
+
+// functions maps each function name (its folder under functions/) to its code.
+func (s *Server) functions() map[string]function {
+	return map[string]function{
+		"SubmitCase":        s.httpFunction("req", s.submitCase),
+		"AzureMonitorAlert": s.httpFunction("req", s.azureMonitorAlert),
+		"GenericAlert":      s.httpFunction("req", s.genericAlert),
+		"ProcessIntake":     s.queueFunction("msg", app.QueueIntake, s.processIntake),
+		"ListIncidents":     s.httpFunction("req", s.listIncidents),
+		"GetIncident":       s.httpFunction("req", s.getIncident),
+		"GetCase":           s.httpFunction("req", s.getCase),
+		"Health":            s.httpFunction("req", s.health),
+	}
+}
+
+// FunctionNames lists the functions this server implements (a test checks that
+// functions/ declares exactly these).
+func (s *Server) FunctionNames() []string {
+	var names []string
+	for n := range s.functions() {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Handler returns the HTTP handler the host talks to.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// The host probes the worker's root until it answers anything at all.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for name, fn := range s.functions() {
+		mux.Handle("POST /"+name, s.invoke(name, fn))
+	}
+	if s.Dev != nil {
+		mux.Handle("/dev/", s.Dev)
+	}
+	return mux
+}
+
+func (s *Server) invoke(name string, fn function) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var inv Invocation
+		dec := json.NewDecoder(io.LimitReader(r.Body, invocationLimit))
+		if err := dec.Decode(&inv); err != nil {
+			s.Log.Error("undecodable invocation", "function", name, "err", err)
+			writeHost(w, http.StatusBadRequest, map[string]string{"error": "invocation is not a JSON envelope: " + err.Error()})
+			return
+		}
+		resp, err := fn(r.Context(), &inv, s.Now().UTC())
+		if err != nil {
+			// A non-2xx fails the invocation: the host retries a queue message and
+			// answers an HTTP caller 500. Only failures worth retrying get here.
+			s.Log.Error("invocation failed", "function", name, "invocation", r.Header.Get("X-Azure-Functions-InvocationId"), "err", err)
+			writeHost(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		writeHost(w, http.StatusOK, resp)
+	})
+}
+
+func writeHost(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// httpFunction adapts an HTTP-triggered function: it decodes the request binding and
+// always answers the host 200 with the caller's status inside the `res` output, so a
+// 4xx reaches the caller instead of becoming the host's 500.
+func (s *Server) httpFunction(binding string, h func(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse) function {
+	return func(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
+		req, err := inv.HTTPRequest(binding)
+		if err != nil {
+			return nil, err
+		}
+		res := h(ctx, req, now)
+		return &Response{Outputs: map[string]any{"res": res}, Logs: []string{}}, nil
+	}
+}
+
+// queueFunction adapts a Service Bus-triggered function. A retryable failure fails
+// the invocation so Service Bus redelivers (and dead-letters after its max delivery
+// count). A permanent failure — a poison message that can never succeed — is parked
+// on the poison queue with its reason and the invocation succeeds, because a custom
+// handler cannot dead-letter a message itself.
+func (s *Server) queueFunction(binding, queue string, h func(ctx context.Context, m Message, now time.Time) error) function {
+	return func(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
+		m, err := inv.ServiceBusMessage(binding, false)
+		if err == nil {
+			err = h(ctx, m, now)
+		}
+		if err == nil {
+			return &Response{Outputs: map[string]any{}, Logs: []string{}}, nil
+		}
+		if fault.Retryable(err) {
+			return nil, err
+		}
+		if perr := s.park(ctx, queue, m, err, now); perr != nil {
+			return nil, fmt.Errorf("parking poison message: %w (original failure: %v)", perr, err)
+		}
+		s.Log.Warn("poison message parked", "queue", queue, "messageId", m.MessageID, "reason", err.Error())
+		return &Response{Outputs: map[string]any{}, Logs: []string{"parked on " + app.QueuePoison + ": " + err.Error()}}, nil
+	}
+}
+
+func (s *Server) park(ctx context.Context, queue string, m Message, cause error, now time.Time) error {
+	id := "poison:" + queue + ":" + m.MessageID
+	if len(id) > bus.MaxIDLength {
+		id = id[:bus.MaxIDLength]
+	}
+	return s.App.Queue.Send(ctx, app.QueuePoison, bus.Message{
+		ID:          id,
+		Body:        m.Body,
+		ContentType: "application/json",
+		Subject:     queue,
+		Properties: map[string]string{
+			"sourceQueue":     queue,
+			"sourceMessageId": m.MessageID,
+			"reason":          fault.KindOf(cause).String(),
+			"description":     truncate(cause.Error(), 1024),
+			"parkedAt":        now.Format(time.RFC3339),
+		},
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// problem is the JSON error every 4xx/5xx answer carries.
+type problem struct {
+	Error problemBody `json:"error"`
+}
+
+type problemBody struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+var statusOf = map[fault.Kind]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Exists:       http.StatusConflict,
+	fault.Conflict:     http.StatusConflict,
+	fault.Stale:        http.StatusConflict,
+	fault.TooLarge:     http.StatusRequestEntityTooLarge,
+	fault.Unsupported:  http.StatusUnsupportedMediaType,
+	fault.Transient:    http.StatusServiceUnavailable,
+	fault.Permanent:    http.StatusInternalServerError,
+	fault.Internal:     http.StatusInternalServerError,
+}
+
+// errorHTTP maps an error to the caller's answer in one place. Internal details of
+// 5xx errors are logged, not shown.
+func (s *Server) errorHTTP(err error) HTTPResponse {
+	kind := fault.KindOf(err)
+	status := statusOf[kind]
+	body := problemBody{Code: kind.String(), Field: fault.FieldOf(err)}
+	var fe *fault.Error
+	switch {
+	case status >= 500:
+		s.Log.Error("request failed", "err", err)
+		body.Message = "the request could not be completed; try again"
+	case errors.As(err, &fe) && fe.Field != "":
+		body.Message = fe.Message
+	default:
+		body.Message = err.Error()
+	}
+	res := jsonHTTP(status, problem{Error: body})
+	if status == http.StatusServiceUnavailable {
+		res.Headers["Retry-After"] = "5"
+	}
+	if status == http.StatusUnauthorized {
+		res.Headers["WWW-Authenticate"] = `Bearer realm="vigil"`
+	}
+	return res
+}

@@ -1,0 +1,107 @@
+// Package app holds Vigil's use cases: it takes decoded requests and messages, applies
+// the domain rules, and talks to the store and the queue through the small interfaces
+// declared here. Handlers stay thin; adapters (SQLite, Cosmos DB, the embedded queue,
+// Service Bus) implement these interfaces.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"log/slog"
+	"strings"
+	"time"
+
+	"vigil/internal/bus"
+	"vigil/internal/catalog"
+	"vigil/internal/incident"
+	"vigil/internal/signedlink"
+)
+
+// Queue names. Terraform creates exactly these (a test checks it).
+const (
+	QueueIntake = "intake"
+	QueuePoison = "poison"
+)
+
+// Store keeps incidents and cases. Every write is conditional on the version read
+// (optimistic concurrency); a lost race is reported as fault.Stale.
+type Store interface {
+	// CreateIncident fails with fault.Exists when the id is taken, and with
+	// fault.Conflict when another open incident already holds the dedup key.
+	CreateIncident(ctx context.Context, inc *incident.Incident) error
+	GetIncident(ctx context.Context, id string) (*incident.Incident, error)
+	// FindOpenIncident returns the open incident holding dedupKey, or fault.NotFound.
+	FindOpenIncident(ctx context.Context, dedupKey string) (*incident.Incident, error)
+	// UpdateIncident writes inc if its Version is still the stored one, then bumps it.
+	UpdateIncident(ctx context.Context, inc *incident.Incident) error
+	ListIncidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error)
+
+	CreateCase(ctx context.Context, c *incident.Case) error
+	GetCase(ctx context.Context, id string) (*incident.Case, error)
+	UpdateCase(ctx context.Context, c *incident.Case) error
+	ListCases(ctx context.Context, f CaseFilter) ([]*incident.Case, error)
+}
+
+// IncidentFilter selects incidents, newest first. Limit is always bounded.
+type IncidentFilter struct {
+	States []incident.State
+	Limit  int
+}
+
+// CaseFilter selects cases, newest first. Tenant, when set, keeps the query in one partition.
+type CaseFilter struct {
+	Tenant string
+	States []incident.CaseState
+	Limit  int
+}
+
+// MaxListLimit bounds every list query.
+const MaxListLimit = 200
+
+// Sender hands messages to the queue: the embedded queue locally, Service Bus in Azure.
+// Send returns only once the messages are durable.
+type Sender interface {
+	Send(ctx context.Context, entity string, msgs ...bus.Message) error
+	Schedule(ctx context.Context, entity string, at time.Time, msg bus.Message) (int64, error)
+	Cancel(ctx context.Context, entity string, seq int64) error
+}
+
+// Service is Vigil's application layer.
+type Service struct {
+	Store   Store
+	Queue   Sender
+	Catalog *catalog.Catalog
+	Links   *signedlink.Signer
+	// PublicURL is the base URL customers and responders reach the app at.
+	PublicURL string
+	Log       *slog.Logger
+}
+
+// maxStaleRetries bounds the read-apply-write loop under contention.
+const maxStaleRetries = 8
+
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// derivedID makes a short id that is a pure function of key, so that redelivering the
+// message that creates something creates the same thing.
+func derivedID(prefix, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return prefix + idEncoding.EncodeToString(sum[:])[:12]
+}
+
+func randomID(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return prefix + idEncoding.EncodeToString(b[:])[:12]
+}
+
+func hashKey(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return strings.ToLower(idEncoding.EncodeToString(h.Sum(nil)))[:32]
+}

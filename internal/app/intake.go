@@ -1,0 +1,243 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+
+	"vigil/internal/bus"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+	"vigil/internal/triage"
+)
+
+// IntakeMessage is the body of a message on the intake queue.
+// Its top-level JSON names must not collide with Service Bus metadata names
+// (MessageId, DeliveryCount, ...): the Functions host copies them into Metadata.
+type IntakeMessage struct {
+	// Key is the message's identity, equal to its MessageId; it is repeated in the
+	// body so that processing does not depend on host metadata.
+	Key        string               `json:"key"`
+	Kind       string               `json:"kind"`
+	Alert      *incident.Alert      `json:"alert,omitempty"`
+	Case       *incident.CaseReport `json:"case,omitempty"`
+	ReceivedAt time.Time            `json:"receivedAt"`
+}
+
+const (
+	kindAlert = "alert"
+	kindCase  = "case"
+)
+
+// CaseReceipt is what the customer gets back when a report is accepted.
+type CaseReceipt struct {
+	CaseID string `json:"caseId"`
+	// StatusURL is the customer's private link to the case; the token in it is the
+	// only credential needed, so it is shown once, to the reporter.
+	StatusURL string `json:"statusUrl"`
+	Token     string `json:"token"`
+}
+
+// SubmitCase validates a customer's report against the catalog and queues it.
+// idempotencyKey, when the portal sends one, makes a retried submission the same case.
+func (s *Service) SubmitCase(ctx context.Context, r incident.CaseReport, idempotencyKey string, now time.Time) (CaseReceipt, error) {
+	if _, ok := s.Catalog.Tenant(r.Tenant); !ok {
+		return CaseReceipt{}, fault.InvalidField("tenant", "unknown tenant %q", r.Tenant)
+	}
+	if r.Component != "" {
+		if _, ok := s.Catalog.Component(r.Component); !ok {
+			return CaseReceipt{}, fault.InvalidField("component", "unknown component %q", r.Component)
+		}
+	}
+	if len(idempotencyKey) > 200 {
+		return CaseReceipt{}, fault.InvalidField("Idempotency-Key", "is longer than 200 characters")
+	}
+	if idempotencyKey != "" {
+		r.CaseID = derivedID("CS-", "case\x00"+r.Tenant+"\x00"+idempotencyKey)
+	} else {
+		r.CaseID = randomID("CS-")
+	}
+	r.ReceivedAt = now
+	key := "case:" + r.CaseID
+	if err := s.enqueueIntake(ctx, IntakeMessage{Key: key, Kind: kindCase, Case: &r, ReceivedAt: now}); err != nil {
+		return CaseReceipt{}, err
+	}
+	token := s.Links.CaseToken(r.CaseID)
+	return CaseReceipt{
+		CaseID:    r.CaseID,
+		StatusURL: s.PublicURL + "/api/cases/" + url.PathEscape(r.CaseID) + "?token=" + url.QueryEscape(token),
+		Token:     token,
+	}, nil
+}
+
+// AlertReceipt acknowledges an accepted alert.
+type AlertReceipt struct {
+	MessageID string `json:"messageId"`
+	DedupKey  string `json:"dedupKey"`
+}
+
+// SubmitAlert queues an alert for triage. Generic senders are configured by the
+// vendor, so a component or tenant they name must exist: a typo fails loudly. Azure
+// Monitor alerts are never refused for what they name: unknown targets are noted on
+// the incident instead, because dropping a real production alert is worse.
+func (s *Service) SubmitAlert(ctx context.Context, a incident.Alert, now time.Time) (AlertReceipt, error) {
+	if a.Source != "azure-monitor" {
+		if a.Component != "" {
+			if _, ok := s.Catalog.Component(a.Component); !ok {
+				return AlertReceipt{}, fault.InvalidField("component", "unknown component %q", a.Component)
+			}
+		}
+		for i, t := range a.Tenants {
+			if _, ok := s.Catalog.Tenant(t); !ok {
+				return AlertReceipt{}, fault.InvalidField(fmt.Sprintf("tenants[%d]", i), "unknown tenant %q", t)
+			}
+		}
+	}
+	key := "alert:" + alertIdentity(a)
+	if err := s.enqueueIntake(ctx, IntakeMessage{Key: key, Kind: kindAlert, Alert: &a, ReceivedAt: now}); err != nil {
+		return AlertReceipt{}, err
+	}
+	return AlertReceipt{MessageID: key, DedupKey: a.DedupKey}, nil
+}
+
+// alertIdentity is what makes two deliveries of an alert "the same" for duplicate
+// detection: a sender's retry matches, a later re-fire (new fired time or event id) does not.
+func alertIdentity(a incident.Alert) string {
+	return hashKey(a.Source, a.ID, a.DedupKey, string(a.Status),
+		a.FiredAt.UTC().Format(time.RFC3339Nano), a.ResolvedAt.UTC().Format(time.RFC3339Nano), a.Summary, a.Details)
+}
+
+func (s *Service) enqueueIntake(ctx context.Context, m IntakeMessage) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding intake message")
+	}
+	if err := s.Queue.Send(ctx, QueueIntake, bus.Message{ID: m.Key, Body: body, ContentType: "application/json", Subject: m.Kind}); err != nil {
+		return fault.Wrap(fault.Transient, err, "queueing %s", m.Kind)
+	}
+	return nil
+}
+
+// ProcessIntake turns one intake message into a stored case or incident. It is
+// idempotent: the same message processed twice leaves the same state and one
+// timeline entry, whatever step the first attempt died at.
+func (s *Service) ProcessIntake(ctx context.Context, body []byte, now time.Time) error {
+	var m IntakeMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fault.Wrap(fault.Permanent, err, "intake message is not valid JSON")
+	}
+	switch {
+	case m.Key == "":
+		return fault.New(fault.Permanent, "intake message has no key")
+	case m.Kind == kindAlert && m.Alert != nil:
+		return s.processAlert(ctx, m.Key, *m.Alert, now)
+	case m.Kind == kindCase && m.Case != nil:
+		return s.processCase(ctx, *m.Case, now)
+	}
+	return fault.New(fault.Permanent, "intake message kind %q without its payload", m.Kind)
+}
+
+func (s *Service) processAlert(ctx context.Context, key string, a incident.Alert, now time.Time) error {
+	if a.DedupKey == "" {
+		return fault.New(fault.Permanent, "alert has no dedup key")
+	}
+	t := triage.Alert(s.Catalog, a)
+	for range maxStaleRetries {
+		open, err := s.Store.FindOpenIncident(ctx, a.DedupKey)
+		switch {
+		case fault.Is(err, fault.NotFound):
+			if a.Status != incident.AlertFiring {
+				s.Log.InfoContext(ctx, "resolved alert matches no open incident", "dedupKey", a.DedupKey, "source", a.Source)
+				return nil
+			}
+			inc, err := incident.NewFromAlert(derivedID("INC-", key), a, t, key, now)
+			if err != nil {
+				return fault.Wrap(fault.Permanent, err, "opening incident")
+			}
+			err = s.Store.CreateIncident(ctx, inc)
+			switch {
+			case err == nil:
+				s.Log.InfoContext(ctx, "incident opened", "incident", inc.ID, "severity", inc.Severity.String(), "dedupKey", a.DedupKey)
+				return nil
+			case fault.Is(err, fault.Exists):
+				return nil // our own earlier attempt created it
+			case fault.Is(err, fault.Conflict):
+				continue // another message opened one for this key first: fold into it
+			default:
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			changed, err := open.ApplyAlert(a, t, key, now)
+			if err != nil || !changed {
+				return err
+			}
+			err = s.Store.UpdateIncident(ctx, open)
+			if fault.Is(err, fault.Stale) {
+				continue
+			}
+			return err
+		}
+	}
+	return fault.New(fault.Stale, "incident for dedup key %q kept changing; will retry", a.DedupKey)
+}
+
+func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now time.Time) error {
+	if r.CaseID == "" || r.Tenant == "" {
+		return fault.New(fault.Permanent, "case report without id or tenant")
+	}
+	t := triage.Case(s.Catalog, r)
+	c, err := s.Store.GetCase(ctx, r.CaseID)
+	if fault.Is(err, fault.NotFound) {
+		c = incident.NewCase(r, t, now)
+		err = s.Store.CreateCase(ctx, c)
+		if fault.Is(err, fault.Exists) {
+			c, err = s.Store.GetCase(ctx, r.CaseID)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !triage.OpensIncident(s.Catalog, c.Severity) || c.IncidentID != "" {
+		return nil
+	}
+	// Severe enough to skip the queue: open an incident and link the case to it.
+	incID := derivedID("INC-", "case:"+c.ID)
+	inc := incident.NewFromCase(incID, c, t, now)
+	if err := s.Store.CreateIncident(ctx, inc); err != nil && !fault.Is(err, fault.Exists) {
+		return err
+	}
+	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, joinReasons(c.SeverityReasons))
+	return s.mutateCase(ctx, c, func(c *incident.Case) bool { return c.Escalate(incID, incident.System, why, now) })
+}
+
+// mutateCase applies change and writes the case, re-reading and re-applying on a lost race.
+func (s *Service) mutateCase(ctx context.Context, c *incident.Case, change func(*incident.Case) bool) error {
+	for range maxStaleRetries {
+		if !change(c) {
+			return nil
+		}
+		err := s.Store.UpdateCase(ctx, c)
+		if !fault.Is(err, fault.Stale) {
+			return err
+		}
+		if c, err = s.Store.GetCase(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	return fault.New(fault.Stale, "case %s kept changing; will retry", c.ID)
+}
+
+func joinReasons(rs []string) string {
+	out := ""
+	for i, r := range rs {
+		if i > 0 {
+			out += "; "
+		}
+		out += r
+	}
+	return out
+}

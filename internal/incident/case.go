@@ -1,0 +1,114 @@
+package incident
+
+import (
+	"fmt"
+	"time"
+)
+
+// CaseState is where a customer case is in first-line triage.
+type CaseState string
+
+const (
+	// CaseNew waits for first-line support.
+	CaseNew CaseState = "new"
+	// CaseAwaitingCustomer: support asked the reporter for information.
+	CaseAwaitingCustomer CaseState = "awaiting-customer"
+	// CaseEscalated: linked to an incident that engineering works on.
+	CaseEscalated CaseState = "escalated"
+	// CaseResolved: answered or fixed.
+	CaseResolved CaseState = "resolved"
+)
+
+// Case is a customer's report, owned by one tenant.
+type Case struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	Reporter    Contact   `json:"reporter"`
+	Title       string    `json:"title"`
+	Description string    `json:"description"`
+	Component   string    `json:"component,omitempty"`
+	Impact      Impact    `json:"impact"`
+	State       CaseState `json:"state"`
+	// Severity is what the impact rules suggest; first-line support may act on it.
+	Severity        Severity  `json:"severity"`
+	SeverityReasons []string  `json:"severityReasons,omitempty"`
+	IncidentID      string    `json:"incidentId,omitempty"`
+	CreatedAt       time.Time `json:"createdAt"`
+	UpdatedAt       time.Time `json:"updatedAt"`
+	// Timeline is internal: responders see it, customers do not.
+	Timeline []Event `json:"timeline"`
+	// Public holds the messages the customer sees on their case page.
+	Public  []PublicNote `json:"public,omitempty"`
+	Version int64        `json:"version"`
+	ETag    string       `json:"-"`
+}
+
+// PublicNote is a message shown to the customer on their case page.
+type PublicNote struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// NewCase records a customer's report for first-line triage.
+func NewCase(r CaseReport, t Triage, now time.Time) *Case {
+	c := &Case{
+		ID:              r.CaseID,
+		Tenant:          r.Tenant,
+		Reporter:        r.Reporter,
+		Title:           r.Title,
+		Description:     r.Description,
+		Component:       r.Component,
+		Impact:          r.Impact,
+		State:           CaseNew,
+		Severity:        t.Severity,
+		SeverityReasons: t.Reasons,
+		CreatedAt:       r.ReceivedAt,
+		UpdatedAt:       now,
+	}
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: Actor("customer:" + r.Tenant), Kind: EventOpened,
+		Text: fmt.Sprintf("Reported by %s: %d users affected, blocked: %t; suggested %s (%s)",
+			r.Reporter.Name, r.Impact.UsersAffected, r.Impact.Blocked, t.Severity, joinReasons(t.Reasons))})
+	c.Public = append(c.Public, PublicNote{At: now, Text: "We have received your report and support is looking at it."})
+	return c
+}
+
+// Escalate links the case to an incident that engineering is working on.
+func (c *Case) Escalate(incidentID string, who Actor, why string, now time.Time) bool {
+	if c.IncidentID == incidentID && c.State == CaseEscalated {
+		return false
+	}
+	c.IncidentID = incidentID
+	c.State = CaseEscalated
+	c.UpdatedAt = now
+	text := "Escalated to incident " + incidentID
+	if why != "" {
+		text += ": " + why
+	}
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: who, Kind: EventState, Text: text})
+	c.Public = append(c.Public, PublicNote{At: now, Text: "Our engineers are working on this issue."})
+	return true
+}
+
+// CustomerView is all a customer sees of their case: its status and the public
+// messages, never internal notes, responders or other tenants.
+type CustomerView struct {
+	ID        string       `json:"id"`
+	Title     string       `json:"title"`
+	Status    string       `json:"status"`
+	CreatedAt time.Time    `json:"createdAt"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+	Updates   []PublicNote `json:"updates"`
+}
+
+var customerStatus = map[CaseState]string{
+	CaseNew:              "received",
+	CaseAwaitingCustomer: "waiting for your reply",
+	CaseEscalated:        "being worked on",
+	CaseResolved:         "resolved",
+}
+
+// ForCustomer returns the customer's view of the case.
+func (c *Case) ForCustomer() CustomerView {
+	return CustomerView{ID: c.ID, Title: c.Title, Status: customerStatus[c.State],
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Updates: c.Public}
+}

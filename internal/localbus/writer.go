@@ -1,0 +1,349 @@
+package localbus
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The writer owns the database's only write connection. SQLite admits one
+// writer at a time, and every state change here (send, lock, settle) must be
+// durable before it is reported, so all of them go through one goroutine that
+// runs whatever was queued while its previous commit was in flight as ONE
+// transaction: one fsync for the lot (group commit). Under load a batch holds
+// as many operations as there are concurrent callers; when idle, a lone call
+// commits at once, so no latency is traded for throughput.
+//
+// Receive's lock-and-fetch runs in these batches too, rather than on a read
+// connection: taking a lock is a write that must be durable (DeliveryCount has
+// to survive a crash, or a message that kills its handler would never reach
+// the dead-letter queue), and a second write connection would only contend for
+// SQLite's write lock with busy-wait retries. In a batch, concurrent receivers
+// and senders share one commit instead.
+type writer struct {
+	bus  *Bus
+	db   *sql.DB
+	conn *sql.Conn
+
+	ops chan *op
+	// submitMu lets stop close ops without racing a submitter: submitters hold
+	// it shared while they hand an op over.
+	submitMu sync.RWMutex
+	stopped  bool
+	exited   chan struct{}
+
+	// Owned by the writer goroutine.
+	lastSeq   int64 // last sequence number committed
+	nextPrune int64 // when to look for expired duplicate-detection rows next
+
+	st statements
+}
+
+// maxBatchOps bounds one transaction so that a flood of operations cannot
+// hold its first callers hostage for long.
+const maxBatchOps = 512
+
+// Duplicate-detection rows past their window are deleted lazily, a bounded
+// chunk per batch, at most every pruneInterval while little is expired.
+const (
+	pruneInterval = 30 * time.Second
+	pruneChunk    = 1000
+)
+
+const (
+	opPending int32 = iota
+	opRunning
+	opCancelled
+)
+
+// op is one caller's unit of work in a batch. apply returns an error only for
+// a database failure, which aborts the whole batch; outcomes the caller must
+// see (lock lost, conflict) are recorded by apply in the caller's variables.
+type op struct {
+	ctx   context.Context
+	state atomic.Int32
+	apply func(*batch) error
+	done  chan struct{}
+	err   error
+}
+
+type statements struct {
+	begin, commit, rollback                    *sql.Stmt
+	insertMsg, dedup, dedupSeq, prune, saveSeq *sql.Stmt
+	upsertEntity, cancel                       *sql.Stmt
+	nextDue, expireToDead, promote, ready      *sql.Stmt
+	lock                                       *sql.Stmt
+	complete, abandon, deadLetter, renew       *sql.Stmt
+}
+
+// held is the condition for a settlement to apply: the caller's lock token is
+// still the message's, and its lock has not expired into the dead-letter queue
+// (?3 = now, ?4 = the entity's MaxDeliveryCount). A lock that expired without
+// anyone else taking the message is still honoured.
+const held = `seq = ?1 AND lock_token = ?2 AND (state = 0 OR (state = 2 AND (visible_at > ?3 OR delivery_count < ?4)))`
+
+func openWriter(b *Bus, path string) (*writer, error) {
+	d, err := dsn(path, "_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", d)
+	if err != nil {
+		return nil, fmt.Errorf("localbus: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	w := &writer{bus: b, db: db, ops: make(chan *op, 1024), exited: make(chan struct{})}
+	if err := w.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("localbus: open %s: %w", path, err)
+	}
+	return w, nil
+}
+
+func (w *writer) init() error {
+	for _, p := range []string{
+		`PRAGMA journal_mode = WAL`,
+		// FULL: in WAL mode, every commit fsyncs the log. NORMAL would not, and
+		// a power cut could then lose a Send that returned.
+		`PRAGMA synchronous = FULL`,
+		`PRAGMA cache_size = -16384`, // 16 MiB: the hot indexes stay in memory
+		`PRAGMA temp_store = MEMORY`,
+	} {
+		if _, err := w.db.Exec(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if err := migrate(w.db); err != nil {
+		return err
+	}
+	var err error
+	if w.conn, err = w.db.Conn(context.Background()); err != nil {
+		return err
+	}
+	if err := w.load(); err != nil {
+		return err
+	}
+	return w.prepare()
+}
+
+// load reads the entities and the last sequence number.
+func (w *writer) load() error {
+	ctx := context.Background()
+	rows, err := w.conn.QueryContext(ctx, `SELECT name, topic, lock_ns, max_delivery, dup_window_ns FROM entities ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := &entity{}
+		var lockNS, dupNS int64
+		if err := rows.Scan(&e.name, &e.topic, &lockNS, &e.opts.MaxDeliveryCount, &dupNS); err != nil {
+			return err
+		}
+		e.opts.LockDuration, e.opts.DuplicateWindow = time.Duration(lockNS), time.Duration(dupNS)
+		w.bus.reg.add(e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return w.conn.QueryRowContext(ctx, `SELECT max(
+		coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0),
+		coalesce((SELECT max(seq) FROM messages), 0))`).Scan(&w.lastSeq)
+}
+
+func (w *writer) prepare() error {
+	ctx := context.Background()
+	var err error
+	p := func(query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = w.conn.PrepareContext(ctx, query)
+		if err != nil {
+			err = fmt.Errorf("prepare %q: %w", query, err)
+		}
+		return s
+	}
+	w.st = statements{
+		// IMMEDIATE takes the write lock at once, so a batch never fails half-way
+		// on a lock upgrade.
+		begin:    p(`BEGIN IMMEDIATE`),
+		commit:   p(`COMMIT`),
+		rollback: p(`ROLLBACK`),
+		insertMsg: p(`INSERT INTO messages (seq, entity, state, visible_at, origin, msg_id, body, content_type, subject, props, enqueued_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		// Inserts, or revives an expired row; changes nothing (0 rows) for a duplicate.
+		dedup: p(`INSERT INTO dedup (entity, msg_id, expires_at, seq) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (entity, msg_id) DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq
+			WHERE dedup.expires_at <= ?5`),
+		dedupSeq: p(`SELECT seq FROM dedup WHERE entity = ? AND msg_id = ?`),
+		prune: p(`DELETE FROM dedup WHERE (entity, msg_id) IN
+			(SELECT entity, msg_id FROM dedup WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`),
+		saveSeq: p(`INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+		upsertEntity: p(`INSERT INTO entities (name, topic, lock_ns, max_delivery, dup_window_ns) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET lock_ns = excluded.lock_ns, max_delivery = excluded.max_delivery, dup_window_ns = excluded.dup_window_ns`),
+		// ?3 is the topic's subscription prefix, so a Cancel on a topic removes
+		// every fan-out copy.
+		cancel: p(`DELETE FROM messages WHERE origin = ?1 AND state = 1 AND visible_at > ?2
+			AND (entity = ?4 OR substr(entity, 1, length(?3)) = ?3)`),
+		nextDue: p(`SELECT min(visible_at) FROM messages WHERE entity = ? AND state IN (1, 2)`),
+		expireToDead: p(`UPDATE messages SET state = 3, lock_token = NULL, dl_reason = '` + ReasonMaxDeliveryCountExceeded + `',
+			dl_description = printf('Message could not be consumed after %d delivery attempts.', delivery_count), dl_at = visible_at
+			WHERE entity = ?1 AND state IN (1, 2) AND visible_at <= ?2 AND state = 2 AND delivery_count >= ?3`),
+		promote: p(`UPDATE messages SET state = 0 WHERE entity = ?1 AND state IN (1, 2) AND visible_at <= ?2`),
+		ready:   p(`SELECT seq FROM messages WHERE entity = ? AND state = 0 ORDER BY seq LIMIT ?`),
+		lock: p(`UPDATE messages SET state = 2, visible_at = ?, lock_token = ?, delivery_count = delivery_count + 1 WHERE seq = ?
+			RETURNING msg_id, body, content_type, subject, props, enqueued_at, delivery_count`),
+		complete:   p(`DELETE FROM messages WHERE ` + held),
+		abandon:    p(`UPDATE messages SET state = 0, lock_token = NULL WHERE ` + held),
+		deadLetter: p(`UPDATE messages SET state = 3, lock_token = NULL, dl_reason = ?5, dl_description = ?6, dl_at = ?3 WHERE ` + held),
+		renew:      p(`UPDATE messages SET state = 2, visible_at = ?5 WHERE ` + held),
+	}
+	return err
+}
+
+// do runs apply in the next batch and waits for its commit. Once the writer
+// has started on the op, do waits for the outcome even if ctx ends, so that an
+// error always means "not committed" and nil always means "durable".
+func (w *writer) do(ctx context.Context, apply func(*batch) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
+	w.submitMu.RLock()
+	if w.stopped {
+		w.submitMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.ops <- o:
+	case <-ctx.Done():
+		w.submitMu.RUnlock()
+		return ctx.Err()
+	}
+	w.submitMu.RUnlock()
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opPending, opCancelled) {
+			return ctx.Err()
+		}
+		<-o.done
+		return o.err
+	}
+}
+
+// run is the writer goroutine.
+func (w *writer) run() {
+	defer close(w.exited)
+	batch := make([]*op, 0, maxBatchOps)
+	for first := range w.ops {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < maxBatchOps {
+			select {
+			case o, ok := <-w.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		w.execute(batch)
+		clear(batch) // drop references for the GC
+	}
+}
+
+func (w *writer) execute(ops []*op) {
+	live := make([]*op, 0, len(ops))
+	for _, o := range ops {
+		if !o.state.CompareAndSwap(opPending, opRunning) {
+			continue // its caller gave up and has returned
+		}
+		if err := o.ctx.Err(); err != nil {
+			o.err = err
+			close(o.done)
+			continue
+		}
+		live = append(live, o)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := w.commit(live); err != nil {
+		if len(live) == 1 {
+			live[0].err = err
+		} else {
+			// Isolate: one op's failure must not fail the others.
+			for _, o := range live {
+				o.err = w.commit([]*op{o})
+			}
+		}
+	}
+	for _, o := range live {
+		close(o.done)
+	}
+}
+
+// commit applies ops in one transaction.
+func (w *writer) commit(ops []*op) (err error) {
+	t := &batch{w: w, now: w.bus.now().UnixNano(), seq: w.lastSeq}
+	if _, err := w.st.begin.Exec(); err != nil {
+		return fmt.Errorf("localbus: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, rbErr := w.st.rollback.Exec()
+			_ = rbErr // the transaction may already be gone (SQLite rolls back on some I/O errors)
+			t.revert()
+		}
+	}()
+	for _, o := range ops {
+		if err := o.apply(t); err != nil {
+			return fmt.Errorf("localbus: %w", err)
+		}
+	}
+	if err := t.finish(); err != nil {
+		return fmt.Errorf("localbus: %w", err)
+	}
+	if _, err := w.st.commit.Exec(); err != nil {
+		return fmt.Errorf("localbus: commit: %w", err)
+	}
+	w.lastSeq = t.seq
+	for e := range t.wake {
+		e.signal()
+	}
+	return nil
+}
+
+// stop lets every submitted op finish, then closes the database.
+func (w *writer) stop() error {
+	w.submitMu.Lock()
+	w.stopped = true
+	close(w.ops)
+	w.submitMu.Unlock()
+	<-w.exited
+	// Fold the log into the database so that readers, and the next Open, start
+	// from a small WAL. Best effort: a reader in another process may hold it.
+	_, _ = w.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return w.closeConn()
+}
+
+func (w *writer) closeConn() error {
+	var errs []error
+	if w.conn != nil {
+		errs = append(errs, w.conn.Close())
+	}
+	errs = append(errs, w.db.Close())
+	return errors.Join(errs...)
+}

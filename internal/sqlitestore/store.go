@@ -1,0 +1,299 @@
+// Package sqlitestore is the embedded store `vigil local` uses: one SQLite file,
+// pure Go, with the same contract as the Cosmos DB store (optimistic concurrency on
+// a version, one open incident per dedup key).
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"vigil/internal/app"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+)
+
+// Store is the SQLite implementation of app.Store.
+type Store struct {
+	write *sql.DB // one connection: SQLite has one writer, so queueing here beats busy retries
+	read  *sql.DB
+}
+
+var _ app.Store = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS incidents (
+	id         TEXT PRIMARY KEY,
+	dedup_key  TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	open       INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	version    INTEGER NOT NULL,
+	doc        BLOB NOT NULL
+) WITHOUT ROWID;
+-- At most one open incident per dedup key: the database enforces the fold rule.
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_dedup ON incidents(dedup_key) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS incidents_state_created ON incidents(state, created_at DESC);
+CREATE INDEX IF NOT EXISTS incidents_created ON incidents(created_at DESC);
+CREATE TABLE IF NOT EXISTS cases (
+	id         TEXT PRIMARY KEY,
+	tenant     TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	version    INTEGER NOT NULL,
+	doc        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cases_tenant_created ON cases(tenant, created_at DESC);
+CREATE INDEX IF NOT EXISTS cases_created ON cases(created_at DESC);
+`
+
+// Open opens (creating if needed) the store at path. Commits are fsynced
+// (synchronous=FULL): a message is completed only after its effect is on disk.
+func Open(path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec(schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("creating store schema in %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening store %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	return &Store{write: w, read: r}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return errors.Join(s.read.Close(), s.write.Close()) }
+
+func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) error {
+	doc, err := encodeIncident(inc, 1)
+	if err != nil {
+		return err
+	}
+	_, err = s.write.ExecContext(ctx,
+		`INSERT INTO incidents (id, dedup_key, state, open, created_at, version, doc) VALUES (?, ?, ?, ?, ?, 1, ?)`,
+		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), doc)
+	if err != nil {
+		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
+	}
+	inc.Version = 1
+	return nil
+}
+
+func (s *Store) GetIncident(ctx context.Context, id string) (*incident.Incident, error) {
+	return getOne[incident.Incident](ctx, s.read, `SELECT doc, version FROM incidents WHERE id = ?`, "incident "+id, id)
+}
+
+func (s *Store) FindOpenIncident(ctx context.Context, dedupKey string) (*incident.Incident, error) {
+	return getOne[incident.Incident](ctx, s.read, `SELECT doc, version FROM incidents WHERE dedup_key = ? AND open = 1`, "open incident for "+dedupKey, dedupKey)
+}
+
+func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) error {
+	next := inc.Version + 1
+	doc, err := encodeIncident(inc, next)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE incidents SET dedup_key = ?, state = ?, open = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
+		inc.DedupKey, string(inc.State), inc.State.Open(), next, doc, inc.ID, inc.Version)
+	if err != nil {
+		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
+	}
+	if err := oneRow(res, "incident "+inc.ID); err != nil {
+		return err
+	}
+	inc.Version = next
+	return nil
+}
+
+func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, error) {
+	q := `SELECT doc, version FROM incidents`
+	var args []any
+	if len(f.States) > 0 {
+		q += ` WHERE state IN (` + placeholders(len(f.States)) + `)`
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	q += ` ORDER BY created_at DESC LIMIT ?`
+	args = append(args, limit(f.Limit))
+	return getMany[incident.Incident](ctx, s.read, q, args...)
+}
+
+func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
+	doc, err := encodeCase(c, 1)
+	if err != nil {
+		return err
+	}
+	_, err = s.write.ExecContext(ctx,
+		`INSERT INTO cases (id, tenant, state, created_at, version, doc) VALUES (?, ?, ?, ?, 1, ?)`,
+		c.ID, c.Tenant, string(c.State), c.CreatedAt.UnixNano(), doc)
+	if err != nil {
+		return classifyInsert(err, "case "+c.ID, "")
+	}
+	c.Version = 1
+	return nil
+}
+
+func (s *Store) GetCase(ctx context.Context, id string) (*incident.Case, error) {
+	return getOne[incident.Case](ctx, s.read, `SELECT doc, version FROM cases WHERE id = ?`, "case "+id, id)
+}
+
+func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
+	next := c.Version + 1
+	doc, err := encodeCase(c, next)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE cases SET state = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
+		string(c.State), next, doc, c.ID, c.Version)
+	if err != nil {
+		return fault.Wrap(fault.Transient, err, "updating case %s", c.ID)
+	}
+	if err := oneRow(res, "case "+c.ID); err != nil {
+		return err
+	}
+	c.Version = next
+	return nil
+}
+
+func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, error) {
+	q := `SELECT doc, version FROM cases`
+	var where []string
+	var args []any
+	if f.Tenant != "" {
+		where = append(where, `tenant = ?`)
+		args = append(args, f.Tenant)
+	}
+	if len(f.States) > 0 {
+		where = append(where, `state IN (`+placeholders(len(f.States))+`)`)
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY created_at DESC LIMIT ?`
+	args = append(args, limit(f.Limit))
+	return getMany[incident.Case](ctx, s.read, q, args...)
+}
+
+// The stored document carries the version it is written at.
+func encodeIncident(inc *incident.Incident, version int64) ([]byte, error) {
+	doc := *inc
+	doc.Version = version
+	return json.Marshal(&doc)
+}
+
+func encodeCase(c *incident.Case, version int64) ([]byte, error) {
+	doc := *c
+	doc.Version = version
+	return json.Marshal(&doc)
+}
+
+func getOne[T any](ctx context.Context, db *sql.DB, q, what string, args ...any) (*T, error) {
+	var doc []byte
+	var version int64
+	err := db.QueryRowContext(ctx, q, args...).Scan(&doc, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fault.New(fault.NotFound, "%s not found", what)
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Transient, err, "reading %s", what)
+	}
+	out := new(T)
+	if err := json.Unmarshal(doc, out); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding %s", what)
+	}
+	setVersion(out, version)
+	return out, nil
+}
+
+func getMany[T any](ctx context.Context, db *sql.DB, q string, args ...any) ([]*T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fault.Wrap(fault.Transient, err, "querying")
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		var doc []byte
+		var version int64
+		if err := rows.Scan(&doc, &version); err != nil {
+			return nil, fault.Wrap(fault.Transient, err, "reading row")
+		}
+		item := new(T)
+		if err := json.Unmarshal(doc, item); err != nil {
+			return nil, fault.Wrap(fault.Internal, err, "decoding row")
+		}
+		setVersion(item, version)
+		out = append(out, item)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Wrap(fault.Transient, err, "querying")
+	}
+	return out, nil
+}
+
+// setVersion makes the row's version column authoritative over the document's copy.
+func setVersion(item any, v int64) {
+	switch d := item.(type) {
+	case *incident.Incident:
+		d.Version, d.ETag = v, fmt.Sprint(v)
+	case *incident.Case:
+		d.Version, d.ETag = v, fmt.Sprint(v)
+	}
+}
+
+func oneRow(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fault.Wrap(fault.Transient, err, "writing %s", what)
+	}
+	if n == 0 {
+		return fault.New(fault.Stale, "%s changed since it was read (or does not exist)", what)
+	}
+	return nil
+}
+
+// classifyInsert tells "this id exists" from "the dedup key is held by another open
+// incident" by SQLite's extended constraint codes.
+func classifyInsert(err error, what, uniqueMsg string) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fault.New(fault.Exists, "%s already exists", what)
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return fault.New(fault.Conflict, "%s", uniqueMsg)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fault.Wrap(fault.Transient, err, "writing %s", what)
+		}
+	}
+	return fault.Wrap(fault.Transient, err, "writing %s", what)
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func limit(n int) int {
+	if n <= 0 || n > app.MaxListLimit {
+		return app.MaxListLimit
+	}
+	return n
+}

@@ -1,0 +1,258 @@
+// Package storetest is the contract every app.Store implementation passes: the
+// embedded SQLite store and the Cosmos DB store run the same tests.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vigil/internal/app"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+)
+
+// Run runs the whole contract against stores made by open; each call to open must
+// return an empty store.
+func Run(t *testing.T, open func(t *testing.T) app.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, app.Store)
+	}{
+		{"IncidentCreateGet", testIncidentCreateGet},
+		{"IncidentCreateExisting", testIncidentCreateExisting},
+		{"OneOpenIncidentPerDedupKey", testOneOpenPerDedupKey},
+		{"IncidentOptimisticConcurrency", testIncidentStale},
+		{"ListIncidents", testListIncidents},
+		{"CaseLifecycle", testCaseLifecycle},
+		{"CasesStayInTheirTenant", testCasesByTenant},
+		{"ConcurrentWritersLoseNothing", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 6, 10, 12, 44, 0, time.UTC)
+
+func newIncident(id, dedup string, at time.Time) *incident.Incident {
+	a := incident.Alert{Source: "generic:test", ID: id, DedupKey: dedup, Status: incident.AlertFiring, Signal: incident.Sev2, Summary: "disk full on " + id}
+	inc, err := incident.NewFromAlert(id, a, incident.Triage{Severity: incident.Sev2, Reasons: []string{"test"}}, "key-"+id, at)
+	if err != nil {
+		panic(err)
+	}
+	return inc
+}
+
+func newCase(id, tenant string, at time.Time) *incident.Case {
+	return incident.NewCase(incident.CaseReport{CaseID: id, Tenant: tenant, Title: "cannot sign in", Description: "since 10:00",
+		Reporter: incident.Contact{Name: "Ana", Email: "ana@contoso.example"}, ReceivedAt: at}, incident.Triage{Severity: incident.Sev3}, at)
+}
+
+func testIncidentCreateGet(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	_, err := s.GetIncident(ctx, "INC-MISSING")
+	require.True(t, fault.Is(err, fault.NotFound), "got %v", err)
+
+	inc := newIncident("INC-1", "dk-1", t0)
+	require.NoError(t, s.CreateIncident(ctx, inc))
+	require.Equal(t, int64(1), inc.Version)
+
+	got, err := s.GetIncident(ctx, "INC-1")
+	require.NoError(t, err)
+	require.Equal(t, inc.Title, got.Title)
+	require.Equal(t, incident.Triggered, got.State)
+	require.Equal(t, incident.Sev2, got.Severity)
+	require.Equal(t, int64(1), got.Version)
+	require.Len(t, got.Timeline, len(inc.Timeline))
+	require.True(t, got.CreatedAt.Equal(t0), "created %v", got.CreatedAt)
+
+	open, err := s.FindOpenIncident(ctx, "dk-1")
+	require.NoError(t, err)
+	require.Equal(t, "INC-1", open.ID)
+}
+
+func testIncidentCreateExisting(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateIncident(ctx, newIncident("INC-1", "dk-1", t0)))
+	err := s.CreateIncident(ctx, newIncident("INC-1", "dk-other", t0))
+	require.True(t, fault.Is(err, fault.Exists), "got %v", err)
+}
+
+func testOneOpenPerDedupKey(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	first := newIncident("INC-1", "dk-1", t0)
+	require.NoError(t, s.CreateIncident(ctx, first))
+
+	err := s.CreateIncident(ctx, newIncident("INC-2", "dk-1", t0.Add(time.Minute)))
+	require.True(t, fault.Is(err, fault.Conflict), "a second open incident for one dedup key: got %v", err)
+
+	require.NoError(t, first.Move(incident.Resolved, "user:ana", "fixed", t0.Add(2*time.Minute)))
+	require.NoError(t, s.UpdateIncident(ctx, first))
+	_, err = s.FindOpenIncident(ctx, "dk-1")
+	require.True(t, fault.Is(err, fault.NotFound), "resolved incidents hold no dedup key: got %v", err)
+
+	require.NoError(t, s.CreateIncident(ctx, newIncident("INC-3", "dk-1", t0.Add(3*time.Minute))), "the key is free again once resolved")
+	open, err := s.FindOpenIncident(ctx, "dk-1")
+	require.NoError(t, err)
+	require.Equal(t, "INC-3", open.ID)
+}
+
+func testIncidentStale(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateIncident(ctx, newIncident("INC-1", "dk-1", t0)))
+	a, err := s.GetIncident(ctx, "INC-1")
+	require.NoError(t, err)
+	b, err := s.GetIncident(ctx, "INC-1")
+	require.NoError(t, err)
+
+	require.NoError(t, a.Move(incident.Acknowledged, "user:ana", "", t0.Add(time.Minute)))
+	require.NoError(t, s.UpdateIncident(ctx, a))
+	require.Equal(t, int64(2), a.Version)
+
+	require.NoError(t, b.Move(incident.Resolved, "user:bo", "", t0.Add(time.Minute)))
+	err = s.UpdateIncident(ctx, b)
+	require.True(t, fault.Is(err, fault.Stale), "a write based on an old read: got %v", err)
+
+	got, err := s.GetIncident(ctx, "INC-1")
+	require.NoError(t, err)
+	require.Equal(t, incident.Acknowledged, got.State, "the stale write changed nothing")
+	require.Equal(t, int64(2), got.Version)
+
+	err = s.UpdateIncident(ctx, newIncident("INC-NOPE", "dk-x", t0))
+	require.Error(t, err, "updating an incident that was never created")
+}
+
+func testListIncidents(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	for i := range 5 {
+		inc := newIncident(fmt.Sprintf("INC-%d", i), fmt.Sprintf("dk-%d", i), t0.Add(time.Duration(i)*time.Minute))
+		if i%2 == 1 {
+			require.NoError(t, inc.Move(incident.Acknowledged, "user:ana", "", inc.CreatedAt))
+		}
+		require.NoError(t, s.CreateIncident(ctx, inc))
+	}
+	all, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-4", "INC-3", "INC-2", "INC-1", "INC-0"}, ids(all), "newest first")
+
+	acked, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Acknowledged}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-3", "INC-1"}, ids(acked))
+
+	two, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-4", "INC-3"}, ids(two))
+}
+
+func testCaseLifecycle(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	_, err := s.GetCase(ctx, "CS-MISSING")
+	require.True(t, fault.Is(err, fault.NotFound), "got %v", err)
+
+	c := newCase("CS-1", "contoso", t0)
+	require.NoError(t, s.CreateCase(ctx, c))
+	require.True(t, fault.Is(s.CreateCase(ctx, newCase("CS-1", "contoso", t0)), fault.Exists))
+
+	stale, err := s.GetCase(ctx, "CS-1")
+	require.NoError(t, err)
+	require.True(t, c.Escalate("INC-9", incident.System, "", t0.Add(time.Minute)))
+	require.NoError(t, s.UpdateCase(ctx, c))
+	require.Equal(t, int64(2), c.Version)
+
+	stale.Escalate("INC-8", incident.System, "", t0.Add(time.Minute))
+	require.True(t, fault.Is(s.UpdateCase(ctx, stale), fault.Stale))
+
+	got, err := s.GetCase(ctx, "CS-1")
+	require.NoError(t, err)
+	require.Equal(t, incident.CaseEscalated, got.State)
+	require.Equal(t, "INC-9", got.IncidentID)
+	require.Equal(t, "contoso", got.Tenant)
+}
+
+func testCasesByTenant(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateCase(ctx, newCase("CS-1", "contoso", t0)))
+	require.NoError(t, s.CreateCase(ctx, newCase("CS-2", "northwind", t0.Add(time.Minute))))
+	require.NoError(t, s.CreateCase(ctx, newCase("CS-3", "contoso", t0.Add(2*time.Minute))))
+
+	contoso, err := s.ListCases(ctx, app.CaseFilter{Tenant: "contoso", Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CS-3", "CS-1"}, caseIDs(contoso), "only the tenant's own cases, newest first")
+
+	all, err := s.ListCases(ctx, app.CaseFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+}
+
+// testConcurrentWriters: two writers each record 100 notes on one incident through
+// the read-apply-write loop; none is lost and the version counts every write.
+func testConcurrentWriters(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateIncident(ctx, newIncident("INC-1", "dk-1", t0)))
+	const perWriter = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				if err := addNote(ctx, s, "INC-1", fmt.Sprintf("writer %d note %d", w, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := s.GetIncident(ctx, "INC-1")
+	require.NoError(t, err)
+	require.Equal(t, int64(1+2*perWriter), got.Version)
+	notes := map[string]bool{}
+	for _, e := range got.Timeline {
+		if e.Kind == incident.EventNote {
+			require.False(t, notes[e.Text], "note recorded twice: %s", e.Text)
+			notes[e.Text] = true
+		}
+	}
+	require.Len(t, notes, 2*perWriter)
+}
+
+func addNote(ctx context.Context, s app.Store, id, text string) error {
+	for {
+		inc, err := s.GetIncident(ctx, id)
+		if err != nil {
+			return err
+		}
+		inc.Timeline = append(inc.Timeline, incident.Event{At: t0, Actor: "user:test", Kind: incident.EventNote, Text: text})
+		err = s.UpdateIncident(ctx, inc)
+		if !fault.Is(err, fault.Stale) {
+			return err
+		}
+	}
+}
+
+func ids(incs []*incident.Incident) []string {
+	out := make([]string, len(incs))
+	for i, inc := range incs {
+		out[i] = inc.ID
+	}
+	return out
+}
+
+func caseIDs(cs []*incident.Case) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
