@@ -1,0 +1,443 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vigil/internal/app"
+	"vigil/internal/catalog"
+	"vigil/internal/incident"
+	"vigil/internal/localbus"
+	"vigil/internal/signedlink"
+	"vigil/internal/sqlitestore"
+)
+
+var now = time.Date(2026, 11, 6, 10, 15, 3, 0, time.UTC)
+
+type harness struct {
+	t     *testing.T
+	srv   *Server
+	http  http.Handler
+	bus   *localbus.Bus
+	store *sqlitestore.Store
+	links *signedlink.Signer
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := sqlitestore.Open(filepath.Join(dir, "store.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	b, err := localbus.Open(filepath.Join(dir, "queue.db"), localbus.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	cat, err := catalog.Load("../vigil.yaml")
+	require.NoError(t, err)
+	links, err := signedlink.New(bytes.Repeat([]byte("k"), 32))
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	svc := &app.Service{Store: store, Queue: b, Catalog: cat, Links: links, PublicURL: "https://vigil.fabrikam.example", Log: log}
+	srv := &Server{App: svc, Now: func() time.Time { return now }, Log: log}
+	return &harness{t: t, srv: srv, http: srv.Handler(), bus: b, store: store, links: links}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// invoke POSTs an envelope to /<function> as the host does and decodes the answer.
+func (h *harness) invoke(function string, envelope []byte) (int, Response) {
+	h.t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(envelope))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Azure-Functions-InvocationId", "5c1e2d3f-0000-4000-8000-000000000001")
+	rec := httptest.NewRecorder()
+	h.http.ServeHTTP(rec, req)
+	var resp Response
+	if rec.Code == http.StatusOK {
+		require.NoError(h.t, json.Unmarshal(rec.Body.Bytes(), &resp), rec.Body.String())
+		require.Equal(h.t, "application/json", rec.Header().Get("Content-Type"))
+	}
+	return rec.Code, resp
+}
+
+// res extracts the http output and its JSON body from a response.
+func res(t *testing.T, r Response) (HTTPResponse, map[string]any) {
+	t.Helper()
+	raw, err := json.Marshal(r.Outputs["res"])
+	require.NoError(t, err)
+	var out HTTPResponse
+	require.NoError(t, json.Unmarshal(raw, &out))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out.Body), &body), out.Body)
+	return out, body
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "envelopes", name))
+	require.NoError(t, err)
+	return b
+}
+
+// withBody returns an HTTP envelope fixture with its body, content type and
+// Content-Length replaced; body nil removes the body as the host does when there is none.
+func withBody(t *testing.T, envelope []byte, contentType string, body *string) []byte {
+	t.Helper()
+	var env map[string]any
+	require.NoError(t, json.Unmarshal(envelope, &env))
+	req := env["Data"].(map[string]any)["req"].(map[string]any)
+	headers := req["Headers"].(map[string]any)
+	if contentType == "" {
+		delete(headers, "Content-Type")
+	} else {
+		headers["Content-Type"] = []string{contentType}
+	}
+	if body == nil {
+		delete(req, "Body")
+		delete(headers, "Content-Length")
+	} else {
+		req["Body"] = *body
+		headers["Content-Length"] = []string{strconv.Itoa(len(*body))}
+	}
+	out, err := json.Marshal(env)
+	require.NoError(t, err)
+	return out
+}
+
+func replace(envelope []byte, pairs ...string) []byte {
+	return []byte(strings.NewReplacer(pairs...).Replace(string(envelope)))
+}
+
+// intakeDepth counts messages waiting on the intake queue.
+func (h *harness) intakeDepth() int {
+	h.t.Helper()
+	stats, err := h.bus.Stats(context.Background())
+	require.NoError(h.t, err)
+	for _, s := range stats {
+		if s.Name == app.QueueIntake {
+			return int(s.Active + s.Scheduled)
+		}
+	}
+	return 0
+}
+
+// deliverIntake receives every intake message and runs ProcessIntake on each through
+// a Service Bus trigger envelope built like the fixture (body encoded twice).
+func (h *harness) deliverIntake(times int) []string {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var ids []string
+	for h.intakeDepth() > 0 {
+		ds, err := h.bus.Receive(ctx, app.QueueIntake, 16)
+		require.NoError(h.t, err)
+		for _, d := range ds {
+			for i := range times {
+				status, _ := h.invoke("ProcessIntake", serviceBusEnvelope(h.t, d.Body, d.ID, i+1))
+				require.Equal(h.t, http.StatusOK, status)
+			}
+			require.NoError(h.t, h.bus.Complete(ctx, d))
+			ids = append(ids, d.ID)
+		}
+	}
+	return ids
+}
+
+func serviceBusEnvelope(t *testing.T, body []byte, messageID string, delivery int) []byte {
+	t.Helper()
+	var env map[string]any
+	require.NoError(t, json.Unmarshal(fixture(t, "process-intake.json"), &env))
+	once, _ := json.Marshal(string(body))
+	env["Data"].(map[string]any)["msg"] = string(once)
+	meta := env["Metadata"].(map[string]any)
+	id, _ := json.Marshal(messageID)
+	meta["MessageId"] = string(id)
+	meta["DeliveryCount"] = strconv.Itoa(delivery)
+	out, err := json.Marshal(env)
+	require.NoError(t, err)
+	return out
+}
+
+func TestSubmitCaseFromFixtures(t *testing.T) {
+	for _, name := range []string{"submit-case-json.json", "submit-case-form.json"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			status, resp := h.invoke("SubmitCase", fixture(t, name))
+			require.Equal(t, http.StatusOK, status, "the host always gets 200 from an HTTP function")
+			out, body := res(t, resp)
+			require.Equal(t, http.StatusAccepted, out.StatusCode)
+			id := body["caseId"].(string)
+			require.True(t, strings.HasPrefix(id, "CS-"), id)
+			require.Equal(t, "https://vigil.fabrikam.example/api/cases/"+id+"?token="+h.links.CaseToken(id), body["statusUrl"])
+			require.Equal(t, body["statusUrl"], out.Headers["Location"])
+			require.Equal(t, 1, h.intakeDepth(), "handed to the intake queue before answering")
+		})
+	}
+}
+
+func TestSubmitCaseIdempotencyKeyGivesTheSameCase(t *testing.T) {
+	h := newHarness(t)
+	_, first := h.invoke("SubmitCase", fixture(t, "submit-case-json.json"))
+	_, second := h.invoke("SubmitCase", fixture(t, "submit-case-json.json"))
+	_, b1 := res(t, first)
+	_, b2 := res(t, second)
+	require.Equal(t, b1["caseId"], b2["caseId"])
+	require.Equal(t, 1, h.intakeDepth(), "the retry is dropped by duplicate detection")
+}
+
+func TestAlertFixturesAreAccepted(t *testing.T) {
+	for fn, name := range map[string]string{"AzureMonitorAlert": "azure-monitor-alert.json", "GenericAlert": "generic-alert.json"} {
+		t.Run(fn, func(t *testing.T) {
+			h := newHarness(t)
+			status, resp := h.invoke(fn, fixture(t, name))
+			require.Equal(t, http.StatusOK, status)
+			out, body := res(t, resp)
+			require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+			require.True(t, strings.HasPrefix(body["messageId"].(string), "alert:"))
+			require.Equal(t, 1, h.intakeDepth())
+
+			// An action group's retry of the same alert is the same message.
+			h.invoke(fn, fixture(t, name))
+			require.Equal(t, 1, h.intakeDepth())
+		})
+	}
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	str := func(s string) *string { return &s }
+	big := `{"summary":"` + strings.Repeat("x", 300<<10) + `"}`
+	caseJSON := func(mutate string) *string {
+		s := `{"tenant":"contoso","reporter":{"name":"Ana","email":"ana@contoso.example"},"title":"t","description":"d"` + mutate + `}`
+		return &s
+	}
+	tests := []struct {
+		name, function, fixture, contentType string
+		body                                 *string
+		status                               int
+		field                                string
+	}{
+		{"case: not JSON", "SubmitCase", "submit-case-json.json", "application/json", str("{tenant: contoso"), 400, ""},
+		{"case: wrong content type", "SubmitCase", "submit-case-json.json", "text/plain", str("hello"), 415, ""},
+		{"case: no body", "SubmitCase", "submit-case-json.json", "application/json", nil, 400, ""},
+		{"case: missing title", "SubmitCase", "submit-case-json.json", "application/json", str(`{"tenant":"contoso","reporter":{"name":"Ana","email":"ana@contoso.example"},"description":"d"}`), 400, "title"},
+		{"case: malformed email", "SubmitCase", "submit-case-json.json", "application/json", str(`{"tenant":"contoso","reporter":{"name":"Ana","email":"ana@"},"title":"t","description":"d"}`), 400, "reporter.email"},
+		{"case: unknown tenant", "SubmitCase", "submit-case-json.json", "application/json", str(`{"tenant":"initech","reporter":{"name":"Ana","email":"ana@initech.example"},"title":"t","description":"d"}`), 400, "tenant"},
+		{"case: unknown component", "SubmitCase", "submit-case-json.json", "application/json", caseJSON(`,"component":"flux-capacitor"`), 400, "component"},
+		{"case: unknown field", "SubmitCase", "submit-case-json.json", "application/json", caseJSON(`,"priority":"urgent"`), 400, "priority"},
+		{"case: oversized", "SubmitCase", "submit-case-json.json", "application/json", str(big), 413, ""},
+		{"azure: legacy schema", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", str(`{"status":"Activated","context":{"id":"/subscriptions/x","name":"cpu"}}`), 400, "schemaId"},
+		{"azure: wrong schemaId", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", str(`{"schemaId":"Microsoft.Insights/activityLogs","data":{}}`), 400, "schemaId"},
+		{"azure: unknown severity", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", str(`{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":"/a/1","alertRule":"r","severity":"Sev9","monitorCondition":"Fired","firedDateTime":"2026-11-06T10:12:44Z"}}}`), 400, "data.essentials.severity"},
+		{"azure: not JSON", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", str("<alert/>"), 400, ""},
+		{"azure: wrong content type", "AzureMonitorAlert", "azure-monitor-alert.json", "application/xml", str("<alert/>"), 415, ""},
+		{"azure: oversized", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", str(big), 413, ""},
+		{"azure: no body", "AzureMonitorAlert", "azure-monitor-alert.json", "application/json", nil, 400, ""},
+		{"generic: unknown severity", "GenericAlert", "generic-alert.json", "application/json", str(`{"source":"grafana","summary":"s","severity":"apocalyptic"}`), 400, "severity"},
+		{"generic: missing summary", "GenericAlert", "generic-alert.json", "application/json", str(`{"source":"grafana","severity":"error"}`), 400, "summary"},
+		{"generic: resolved without dedup key", "GenericAlert", "generic-alert.json", "application/json", str(`{"source":"grafana","summary":"s","severity":"error","status":"resolved"}`), 400, "dedupKey"},
+		{"generic: unknown component", "GenericAlert", "generic-alert.json", "application/json", str(`{"source":"grafana","summary":"s","severity":"error","component":"warp-drive"}`), 400, "component"},
+		{"generic: unknown tenant", "GenericAlert", "generic-alert.json", "application/json", str(`{"source":"grafana","summary":"s","severity":"error","tenants":["contoso","initech"]}`), 400, "tenants[1]"},
+		{"generic: no content type", "GenericAlert", "generic-alert.json", "", str(`{"source":"grafana","summary":"s","severity":"error"}`), 415, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			status, resp := h.invoke(tc.function, withBody(t, fixture(t, tc.fixture), tc.contentType, tc.body))
+			require.Equal(t, http.StatusOK, status)
+			out, body := res(t, resp)
+			require.Equal(t, tc.status, out.StatusCode, out.Body)
+			problem := body["error"].(map[string]any)
+			require.NotEmpty(t, problem["message"])
+			if tc.field != "" {
+				require.Equal(t, tc.field, problem["field"], out.Body)
+			}
+			require.Equal(t, 0, h.intakeDepth(), "nothing enqueued")
+			incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+			require.NoError(t, err)
+			require.Empty(t, incs, "nothing written")
+		})
+	}
+}
+
+func TestAlertToIncidentThroughTheQueue(t *testing.T) {
+	h := newHarness(t)
+	_, resp := h.invoke("GenericAlert", fixture(t, "generic-alert.json"))
+	out, _ := res(t, resp)
+	require.Equal(t, http.StatusAccepted, out.StatusCode)
+
+	// The same message delivered twice (Service Bus is at-least-once).
+	h.deliverIntake(2)
+
+	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, incs, 1, "one incident")
+	inc := incs[0]
+	require.Equal(t, incident.Triggered, inc.State)
+	require.Equal(t, []string{"public-api"}, inc.Components)
+	require.Equal(t, incident.Sev1, inc.Severity, "error on a critical component: %v", inc.SeverityReasons)
+	opened := 0
+	for _, e := range inc.Timeline {
+		if e.Kind == incident.EventOpened {
+			opened++
+		}
+	}
+	require.Equal(t, 1, opened, "one timeline entry for the message")
+
+	status, resp := h.invoke("GetIncident", replace(fixture(t, "get-incident.json"), "INC-PLACEHOLDER", inc.ID))
+	require.Equal(t, http.StatusOK, status)
+	out, body := res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Equal(t, inc.ID, body["id"])
+	require.NotEmpty(t, body["timeline"])
+
+	status, resp = h.invoke("ListIncidents", fixture(t, "list-incidents.json"))
+	require.Equal(t, http.StatusOK, status)
+	out, body = res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Len(t, body["incidents"], 1)
+}
+
+func TestAzureMonitorFiredThenResolved(t *testing.T) {
+	h := newHarness(t)
+	fired := fixture(t, "azure-monitor-alert.json")
+	h.invoke("AzureMonitorAlert", fired)
+	h.deliverIntake(1)
+
+	// Azure sends the resolution of the same alert instance: same alertId, monitorCondition Resolved.
+	var alert map[string]any
+	raw, err := os.ReadFile("../internal/intake/testdata/azure-monitor/metric-fired.json")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &alert))
+	essentials := alert["data"].(map[string]any)["essentials"].(map[string]any)
+	essentials["monitorCondition"] = "Resolved"
+	essentials["resolvedDateTime"] = "2026-11-06T10:42:10.5512345Z"
+	resolvedBody, err := json.Marshal(alert)
+	require.NoError(t, err)
+	s := string(resolvedBody)
+	_, resp := h.invoke("AzureMonitorAlert", withBody(t, fired, "application/json", &s))
+	out, _ := res(t, resp)
+	require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+	h.deliverIntake(1)
+
+	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, incs, 1, "the resolution folds into the fired alert's incident")
+	require.Equal(t, incident.Resolved, incs[0].State)
+}
+
+func TestSevereCaseOpensIncidentAndCustomerSeesOnlyTheirCase(t *testing.T) {
+	h := newHarness(t)
+	_, resp := h.invoke("SubmitCase", fixture(t, "submit-case-json.json"))
+	_, receipt := res(t, resp)
+	id := receipt["caseId"].(string)
+	token := receipt["token"].(string)
+	h.deliverIntake(2)
+
+	c, err := h.store.GetCase(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, incident.CaseEscalated, c.State, "1,200 blocked users on a critical component: %v", c.SeverityReasons)
+	inc, err := h.store.GetIncident(context.Background(), c.IncidentID)
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, inc.Cases)
+	require.Equal(t, incident.Sev1, inc.Severity)
+
+	customer := replace(fixture(t, "get-case-customer.json"), "CS-PLACEHOLDER", id, "TOKEN-PLACEHOLDER", token)
+	_, resp = h.invoke("GetCase", customer)
+	out, view := res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Equal(t, "being worked on", view["status"])
+	for _, hidden := range []string{"timeline", "reporter", "incidentId", "tenant", "severity"} {
+		require.NotContains(t, view, hidden, "customers see status, not internals")
+	}
+	require.NotContains(t, out.Body, c.IncidentID)
+
+	_, resp = h.invoke("GetCase", replace(fixture(t, "get-case-customer.json"), "CS-PLACEHOLDER", id, "TOKEN-PLACEHOLDER", h.links.CaseToken("CS-OTHER")))
+	out, _ = res(t, resp)
+	require.Equal(t, http.StatusNotFound, out.StatusCode, "another case's token opens nothing")
+
+	_, resp = h.invoke("GetCase", replace(fixture(t, "get-incident.json"), "INC-PLACEHOLDER", id))
+	out, full := res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, "a responder sees the whole case")
+	require.Equal(t, "contoso", full["tenant"])
+}
+
+func TestResponderRoutesNeedAnIdentity(t *testing.T) {
+	h := newHarness(t)
+	anonymous := withBody(t, fixture(t, "health.json"), "", nil)
+	for _, fn := range []string{"ListIncidents", "GetIncident", "GetCase"} {
+		_, resp := h.invoke(fn, anonymous)
+		out, body := res(t, resp)
+		require.Equal(t, http.StatusUnauthorized, out.StatusCode, fn)
+		require.Equal(t, "unauthorized", body["error"].(map[string]any)["code"])
+	}
+	// A function key proves a key, not a person.
+	keyOnly := fixture(t, "submit-case-json.json")
+	_, resp := h.invoke("ListIncidents", keyOnly)
+	out, _ := res(t, resp)
+	require.Equal(t, http.StatusUnauthorized, out.StatusCode)
+}
+
+func TestPoisonMessageIsParkedWithItsReason(t *testing.T) {
+	h := newHarness(t)
+	status, resp := h.invoke("ProcessIntake", serviceBusEnvelope(t, []byte(`{"kind":"alert"`), "m-poison", 1))
+	require.Equal(t, http.StatusOK, status, "a message that can never succeed is not retried")
+	require.NotEmpty(t, resp.Logs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ds, err := h.bus.Receive(ctx, app.QueuePoison, 1)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, "intake", ds[0].Properties["sourceQueue"])
+	require.Equal(t, "m-poison", ds[0].Properties["sourceMessageId"])
+	require.Equal(t, "permanent", ds[0].Properties["reason"])
+	require.Contains(t, ds[0].Properties["description"], "not valid JSON")
+}
+
+func TestTransientFailureFailsTheInvocation(t *testing.T) {
+	h := newHarness(t)
+	require.NoError(t, h.store.Close())
+	status, _ := h.invoke("ProcessIntake", fixture(t, "process-intake.json"))
+	require.Equal(t, http.StatusInternalServerError, status, "the host redelivers")
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t)
+	_, resp := h.invoke("Health", fixture(t, "health.json"))
+	out, body := res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode)
+	require.Equal(t, "ok", body["status"])
+
+	rec := httptest.NewRecorder()
+	h.http.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Equal(t, http.StatusOK, rec.Code, "the host's readiness probe")
+
+	status, _ := h.invoke("SubmitCase", []byte("not an envelope"))
+	require.Equal(t, http.StatusBadRequest, status)
+}
+
+func TestFunctionFoldersMatchTheServer(t *testing.T) {
+	h := newHarness(t)
+	entries, err := os.ReadDir("../functions")
+	require.NoError(t, err)
+	var folders []string
+	for _, e := range entries {
+		if e.IsDir() {
+			folders = append(folders, e.Name())
+		}
+	}
+	require.ElementsMatch(t, h.srv.FunctionNames(), folders)
+}
