@@ -24,7 +24,7 @@ const (
 )
 
 var (
-	htmlTag      = regexp.MustCompile(`<[^>]*>`)
+	htmlTag      = regexp.MustCompile(`</?([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>`)
 	subscription = regexp.MustCompile(`(?i)/subscriptions/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:/|$)`)
 )
 
@@ -136,7 +136,7 @@ func (c *contextReader) metric(ctx object) {
 			cond = append(cond, "sensitivity "+sensitivity)
 		}
 		if periods != "" {
-			cond = append(cond, periods)
+			cond = append(cond, "needs "+periods+" periods failing")
 		}
 		if len(cond) > 0 {
 			line += " (" + strings.Join(cond, ", ") + ")"
@@ -167,15 +167,17 @@ func (c *contextReader) logSearchV1(ctx object) {
 	c.facts.add("applicationId", ctx.text("ApplicationId"))
 
 	line := "Log query returned " + or(count, "an unknown number of") + " results"
-	var cond []string
 	if t := describeThreshold(op, threshold); t != "" {
-		cond = append(cond, "threshold "+t)
-	}
-	if alertType != "" {
-		cond = append(cond, alertType)
-	}
-	if len(cond) > 0 {
-		line += " (" + strings.Join(cond, ", ") + ")"
+		// "Number of results" rules compare the count; "Metric measurement" rules
+		// compare an aggregated value, and the count is of rows that breached it.
+		switch strings.ToLower(alertType) {
+		case "number of results":
+			line += "; the rule fires when results " + t
+		case "metric measurement":
+			line = "Log query (metric measurement) returned " + or(count, "an unknown number of") + " results with AggregatedValue " + t
+		default:
+			line += " (" + join(", ", "threshold "+t, alertType) + ")"
+		}
 	}
 	if dims != "" {
 		line += "; " + dims
@@ -212,11 +214,10 @@ func (c *contextReader) logSearchV2(ctx object) {
 		c.facts.add(p+"dimensions", dims)
 		c.facts.add(p+"failingPeriods", periods)
 
-		measure := "Log query " + or(agg, "result")
+		line := or(agg, "Count") + " of query results"
 		if column != "" {
-			measure = join(" of ", or(agg, "Value"), column)
+			line = or(agg, "Value") + " of " + column
 		}
-		line := measure
 		if value != "" {
 			line += " was " + value
 		}
@@ -228,7 +229,7 @@ func (c *contextReader) logSearchV2(ctx object) {
 			conds = append(conds, "threshold "+t)
 		}
 		if periods != "" {
-			conds = append(conds, periods)
+			conds = append(conds, "needs "+periods+" periods failing")
 		}
 		if len(conds) > 0 {
 			line += " (" + strings.Join(conds, ", ") + ")"
@@ -279,9 +280,10 @@ func (c *contextReader) activityLog(ctx object, kind string) {
 		c.facts.add("newInstancesCount", cur)
 		c.facts.add("resourceName", props.text("resourceName"))
 		if old != "" || cur != "" {
-			c.line("Instance count %s → %s", or(old, "?"), or(cur, "?"))
+			c.line("Instance count %s → %s%s", or(old, "?"), or(cur, "?"), prefixed(" on ", lastSegment(props.text("resourceName"))))
+		} else {
+			c.line("%s", props.text("description"))
 		}
-		c.line("%s", props.text("description"))
 	case "security":
 		sev, category := props.text("severity"), props.text("category")
 		entity, threat, action := props.text("compromisedEntity"), props.text("threatStatus"), props.text("actionTaken")
@@ -305,7 +307,7 @@ func (c *contextReader) activityLog(ctx object, kind string) {
 		}
 		c.line("%s", line)
 		if steps := jsonStrings(props.text("remediationSteps")); len(steps) > 0 {
-			c.line("Remediation: %s", strings.Join(steps, " "))
+			c.line("Remediation: %s", strings.Join(steps, "; "))
 		}
 	}
 	c.line("%s", ctx.text("Activity Log Event Description"))
@@ -375,7 +377,7 @@ func (c *contextReader) serviceHealth(ctx object) {
 	if start := p.text("impactStartTime"); start != "" {
 		c.line("Impact from %s%s", start, prefixed(" until ", p.text("impactMitigationTime")))
 	}
-	if text := oneLine(html.UnescapeString(htmlTag.ReplaceAllString(p.text("communication"), " "))); text != "" {
+	if text := htmlText(p.text("communication")); text != "" {
 		c.line("Communication: %s", text)
 	}
 
@@ -502,7 +504,8 @@ func (c *contextReader) details() string { return strings.Join(c.lines, "\n") }
 // link adds an absolute http(s) link once; anything else Azure sends is skipped
 // rather than shown to a responder as a broken link.
 func (c *contextReader) link(title, raw string) {
-	if raw == "" || len(raw) > maxLinkBytes || !isWebURL(raw) {
+	// The portal link comes first, so context links get one place less.
+	if raw == "" || len(raw) > maxLinkBytes || len(c.links) >= maxLinks-1 || !isWebURL(raw) {
 		return
 	}
 	if slices.ContainsFunc(c.links, func(l incident.Link) bool { return l.URL == raw }) {
@@ -559,12 +562,13 @@ func criterionPrefix(i, n int) string {
 	return fmt.Sprintf("allOf[%d].", i)
 }
 
+// failingPeriods is how many of the evaluated periods must fail to fire: "3 of 4".
 func failingPeriods(o object) string {
 	failing, total := o.num("minFailingPeriodsToAlert"), o.num("numberOfEvaluationPeriods")
 	if failing == "" || total == "" {
 		return ""
 	}
-	return failing + " of " + total + " periods failing"
+	return failing + " of " + total
 }
 
 // dimensions renders [{name, value}] as "name=value, name=value".
@@ -629,6 +633,24 @@ func objects(l []any) []object {
 		}
 	}
 	return out
+}
+
+// lastSegment is the name at the end of a resource id.
+func lastSegment(id string) string {
+	return id[strings.LastIndexByte(id, '/')+1:]
+}
+
+// htmlText reduces Service Health's HTML to one line of text. Inline tags vanish
+// so that "<strong>Impact</strong>:" reads "Impact:"; block tags become spaces.
+func htmlText(s string) string {
+	s = htmlTag.ReplaceAllStringFunc(s, func(tag string) string {
+		switch strings.ToLower(htmlTag.FindStringSubmatch(tag)[1]) {
+		case "strong", "b", "em", "i", "u", "span", "a", "code", "small", "sup", "sub":
+			return ""
+		}
+		return " "
+	})
+	return oneLine(html.UnescapeString(s))
 }
 
 // join joins the non-empty parts with sep.

@@ -90,9 +90,9 @@ func ParseAzureMonitor(body []byte) (incident.Alert, error) {
 	}
 
 	ctx := newContextReader(ess)
-	if c := strings.ToLower(custom.text("component")); c != "" {
-		if componentPattern.MatchString(c) {
-			a.Component = c
+	if c := custom.text("component"); c != "" {
+		if lower := strings.ToLower(c); componentPattern.MatchString(lower) {
+			a.Component = lower
 		} else {
 			// A typo in a custom property must not cost us the alert; say why it was dropped.
 			ctx.line("customProperties.component %q is not a catalog component name (lowercase letters, digits and '-'); ignored", cut(c, 64))
@@ -134,8 +134,17 @@ func readEssentials(data object) (essentials, error) {
 	if e.alertID, err = o.requiredStr("alertId"); err != nil {
 		return e, err
 	}
+	// The id doubles as the default dedup key, so it shares its limit. Azure's ids
+	// are ARM resource ids of about 110 characters.
+	if n := runes(e.alertID); n > maxDedupKey {
+		return e, fault.InvalidField(o.at("alertId"), "is %d characters long; the limit is %d", n, maxDedupKey)
+	}
 	if e.alertRule, err = o.requiredStr("alertRule"); err != nil {
 		return e, err
+	}
+	// The rule's name becomes the incident's title, so it must have something to read.
+	if oneLine(e.alertRule) == "" {
+		return e, fault.InvalidField(o.at("alertRule"), "must contain printable text, not only control characters")
 	}
 	if e.severity, err = o.requiredStr("severity"); err != nil {
 		return e, err
