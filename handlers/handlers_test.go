@@ -49,14 +49,17 @@ func newHarness(t *testing.T) *harness {
 	links, err := signedlink.New(bytes.Repeat([]byte("k"), 32))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	svc := &app.Service{Store: store, Queue: b, Catalog: cat, Links: links, PublicURL: "https://vigil.fabrikam.example", Log: log}
+	svc := &app.Service{Store: store, Queue: b, Notifier: store, Catalog: cat, Links: links, PublicURL: "https://vigil.fabrikam.example", Log: log}
 	srv := &Server{App: svc, Now: func() time.Time { return now }, Log: log}
 	return &harness{t: t, srv: srv, http: srv.Handler(), bus: b, store: store, links: links}
 }
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // invoke POSTs an envelope to /<function> as the host does and decodes the answer.
 func (h *harness) invoke(function string, envelope []byte) (int, Response) {
@@ -129,6 +132,39 @@ func (h *harness) intakeDepth() int {
 	require.NoError(h.t, err)
 	for _, s := range stats {
 		if s.Name == app.QueueIntake {
+			return int(s.Active + s.Scheduled)
+		}
+	}
+	return 0
+}
+
+// deliver runs fn on every message of queue, each delivered `times` times.
+func (h *harness) deliver(function, queue string, times int) int {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := 0
+	for h.depth(queue) > 0 {
+		ds, err := h.bus.Receive(ctx, queue, 16)
+		require.NoError(h.t, err)
+		for _, d := range ds {
+			for i := range times {
+				status, _ := h.invoke(function, serviceBusEnvelope(h.t, d.Body, d.ID, i+1))
+				require.Equal(h.t, http.StatusOK, status)
+			}
+			require.NoError(h.t, h.bus.Complete(ctx, d))
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) depth(queue string) int {
+	h.t.Helper()
+	stats, err := h.bus.Stats(context.Background())
+	require.NoError(h.t, err)
+	for _, s := range stats {
+		if s.Name == queue {
 			return int(s.Active + s.Scheduled)
 		}
 	}
@@ -440,4 +476,49 @@ func TestFunctionFoldersMatchTheServer(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, h.srv.FunctionNames(), folders)
+}
+
+func TestNewIncidentNotifiesComponentOwnersOnce(t *testing.T) {
+	h := newHarness(t)
+	h.invoke("GenericAlert", fixture(t, "generic-alert.json"))
+	h.deliverIntake(2)
+	require.Equal(t, 1, h.depth(app.QueueNotify), "public-api's owner team has one contact; the redelivery sent no second page")
+	require.Equal(t, 1, h.deliver("Notify", app.QueueNotify, 2))
+
+	sent, err := h.store.Outbox(context.Background(), 10)
+	require.NoError(t, err)
+	require.Len(t, sent, 1, "delivered twice, recorded once")
+	n := sent[0]
+	require.Equal(t, "Priya Raman", n.To)
+	require.Equal(t, "email", n.Channel)
+	require.Equal(t, incident.NotifyIncidentOpened, n.Event)
+	require.Equal(t, "[SEV1] p99 latency above 2s on payroll API", n.Subject)
+	require.True(t, strings.HasPrefix(n.Link, "https://vigil.fabrikam.example/api/incidents/INC-"), n.Link)
+
+	rec := httptest.NewRecorder()
+	DevPages(h.store).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dev/outbox", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), "Priya Raman")
+	require.Contains(t, rec.Body.String(), "[SEV1] p99 latency above 2s on payroll API")
+}
+
+func TestNewCaseNotifiesFirstLineSupport(t *testing.T) {
+	h := newHarness(t)
+	h.invoke("SubmitCase", fixture(t, "submit-case-form.json"))
+	h.deliverIntake(1)
+	h.deliver("Notify", app.QueueNotify, 1)
+	sent, err := h.store.Outbox(context.Background(), 10)
+	require.NoError(t, err)
+	require.Len(t, sent, 1)
+	require.Equal(t, "Jonas Berg", sent[0].To, "the triage team's contact")
+	require.Equal(t, incident.NotifyCaseReceived, sent[0].Event)
+}
+
+func TestNotificationWithoutChannelIsParked(t *testing.T) {
+	h := newHarness(t)
+	h.srv.App.Notifier = nil
+	h.invoke("GenericAlert", fixture(t, "generic-alert.json"))
+	h.deliverIntake(1)
+	h.deliver("Notify", app.QueueNotify, 1)
+	require.Equal(t, 1, h.depth(app.QueuePoison), "a page that cannot go out is visible, not dropped")
 }

@@ -73,3 +73,8 @@ func needBody(req *HTTPRequest, limit int) error {
 func (s *Server) processIntake(ctx context.Context, m Message, now time.Time) error {
 	return s.App.ProcessIntake(ctx, m.Body, now)
 }
+
+// notify delivers one page or notification on its channel.
+func (s *Server) notify(ctx context.Context, m Message, now time.Time) error {
+	return s.App.DeliverNotification(ctx, m.Body)
+}

@@ -40,6 +40,7 @@ func (s *Server) functions() map[string]function {
 		"AzureMonitorAlert": s.httpFunction("req", s.azureMonitorAlert),
 		"GenericAlert":      s.httpFunction("req", s.genericAlert),
 		"ProcessIntake":     s.queueFunction("msg", app.QueueIntake, s.processIntake),
+		"Notify":            s.queueFunction("msg", app.QueueNotify, s.notify),
 		"ListIncidents":     s.httpFunction("req", s.listIncidents),
 		"GetIncident":       s.httpFunction("req", s.getIncident),
 		"GetCase":           s.httpFunction("req", s.getCase),

@@ -33,6 +33,7 @@ const (
 	envBusToken   = "VIGIL_LOCAL_BUS_TOKEN"
 	envSigningKey = "VIGIL_SIGNING_KEY"
 	envPublicURL  = "VIGIL_PUBLIC_URL"
+	envDev        = "VIGIL_DEV"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -46,13 +47,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if port == "" {
 		return fmt.Errorf("%s is not set: `vigil serve` is started by the Functions host (or `vigil local`)", envPort)
 	}
-	svc, closeAll, err := serviceFromEnv(log)
+	svc, outbox, closeAll, err := serviceFromEnv(log)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
 
 	srv := &handlers.Server{App: svc, Now: time.Now, Log: log}
+	if os.Getenv(envDev) == "1" && outbox != nil {
+		srv.Dev = handlers.DevPages(outbox)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", port, err)
@@ -76,7 +80,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serviceFromEnv builds the application from settings, naming any setting that is
 // missing or wrong.
-func serviceFromEnv(log *slog.Logger) (*app.Service, func(), error) {
+func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func(), error) {
 	cfgPath := os.Getenv(envConfig)
 	if cfgPath == "" {
 		cfgPath = "vigil.yaml"
@@ -88,33 +92,33 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, func(), error) {
 	}
 	cat, err := catalog.Load(cfgPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("catalog %s:\n%w", cfgPath, err)
+		return nil, nil, nil, fmt.Errorf("catalog %s:\n%w", cfgPath, err)
 	}
 	keyText := os.Getenv(envSigningKey)
 	if keyText == "" {
-		return nil, nil, fmt.Errorf("%s is not set: a base64 secret of at least 32 bytes (in Azure, a Key Vault reference)", envSigningKey)
+		return nil, nil, nil, fmt.Errorf("%s is not set: a base64 secret of at least 32 bytes (in Azure, a Key Vault reference)", envSigningKey)
 	}
 	key, err := signedlink.ParseKey(keyText)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", envSigningKey, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", envSigningKey, err)
 	}
 	signer, err := signedlink.New(key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", envSigningKey, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", envSigningKey, err)
 	}
 
 	dataDir := os.Getenv(envDataDir)
 	if dataDir == "" {
-		return nil, nil, fmt.Errorf("no store configured: set %s to use the embedded store", envDataDir)
+		return nil, nil, nil, fmt.Errorf("no store configured: set %s to use the embedded store", envDataDir)
 	}
 	store, err := sqlitestore.Open(filepath.Join(dataDir, "store.db"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	busURL := os.Getenv(envBusURL)
 	if busURL == "" {
 		store.Close()
-		return nil, nil, fmt.Errorf("no queue configured: set %s (and %s) to use the embedded queue", envBusURL, envBusToken)
+		return nil, nil, nil, fmt.Errorf("no queue configured: set %s (and %s) to use the embedded queue", envBusURL, envBusToken)
 	}
 	queue := &localbus.Client{URL: busURL, Token: os.Getenv(envBusToken)}
 
@@ -122,6 +126,7 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, func(), error) {
 	if public == "" {
 		public = "http://127.0.0.1:7071"
 	}
-	svc := &app.Service{Store: store, Queue: queue, Catalog: cat, Links: signer, PublicURL: public, Log: log}
-	return svc, func() { store.Close() }, nil
+	// The embedded store's outbox is the notification channel of local runs.
+	svc := &app.Service{Store: store, Queue: queue, Notifier: store, Catalog: cat, Links: signer, PublicURL: public, Log: log}
+	return svc, store, func() { store.Close() }, nil
 }

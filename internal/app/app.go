@@ -22,6 +22,7 @@ import (
 // Queue names. Terraform creates exactly these (a test checks it).
 const (
 	QueueIntake = "intake"
+	QueueNotify = "notify"
 	QueuePoison = "poison"
 )
 
@@ -68,12 +69,20 @@ type Sender interface {
 	Cancel(ctx context.Context, entity string, seq int64) error
 }
 
+// Notifier delivers one notification on its channel. It must be idempotent by the
+// notification's key: a redelivered message never reaches a person twice.
+type Notifier interface {
+	Deliver(ctx context.Context, n incident.Notification) error
+}
+
 // Service is Vigil's application layer.
 type Service struct {
-	Store   Store
-	Queue   Sender
-	Catalog *catalog.Catalog
-	Links   *signedlink.Signer
+	Store Store
+	Queue Sender
+	// Notifier delivers pages and notifications; nil when no channel is configured.
+	Notifier Notifier
+	Catalog  *catalog.Catalog
+	Links    *signedlink.Signer
 	// PublicURL is the base URL customers and responders reach the app at.
 	PublicURL string
 	Log       *slog.Logger

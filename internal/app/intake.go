@@ -10,6 +10,7 @@ import (
 	"vigil/internal/bus"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/paging"
 	"vigil/internal/triage"
 )
 
@@ -160,9 +161,10 @@ func (s *Service) processAlert(ctx context.Context, key string, a incident.Alert
 			switch {
 			case err == nil:
 				s.Log.InfoContext(ctx, "incident opened", "incident", inc.ID, "severity", inc.Severity.String(), "dedupKey", a.DedupKey)
-				return nil
+				return s.notifyOpened(ctx, inc, now)
 			case fault.Is(err, fault.Exists):
-				return nil // our own earlier attempt created it
+				// Our own earlier attempt created it and may have died before notifying.
+				return s.notifyOpened(ctx, inc, now)
 			case fault.Is(err, fault.Conflict):
 				continue // another message opened one for this key first: fold into it
 			default:
@@ -172,8 +174,16 @@ func (s *Service) processAlert(ctx context.Context, key string, a incident.Alert
 			return err
 		default:
 			changed, err := open.ApplyAlert(a, t, key, now)
-			if err != nil || !changed {
+			if err != nil {
 				return err
+			}
+			if !changed {
+				if open.ID == derivedID("INC-", key) {
+					// Redelivery of the message that opened this incident: make sure
+					// its notifications went out (they are idempotent).
+					return s.notifyOpened(ctx, open, now)
+				}
+				return nil
 			}
 			err = s.Store.UpdateIncident(ctx, open)
 			if fault.Is(err, fault.Stale) {
@@ -201,17 +211,62 @@ func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now ti
 	if err != nil {
 		return err
 	}
-	if !triage.OpensIncident(s.Catalog, c.Severity) || c.IncidentID != "" {
-		return nil
+	if err := s.send(ctx, paging.ForNewCase(s.Catalog, c, s.PublicURL+"/api/cases/"+url.PathEscape(c.ID), now)); err != nil {
+		return err
 	}
 	// Severe enough to skip the queue: open an incident and link the case to it.
 	incID := derivedID("INC-", "case:"+c.ID)
+	if !triage.OpensIncident(s.Catalog, c.Severity) || (c.IncidentID != "" && c.IncidentID != incID) {
+		return nil
+	}
 	inc := incident.NewFromCase(incID, c, t, now)
 	if err := s.Store.CreateIncident(ctx, inc); err != nil && !fault.Is(err, fault.Exists) {
 		return err
 	}
+	if err := s.notifyOpened(ctx, inc, now); err != nil {
+		return err
+	}
 	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, joinReasons(c.SeverityReasons))
 	return s.mutateCase(ctx, c, func(c *incident.Case) bool { return c.Escalate(incID, incident.System, why, now) })
+}
+
+// notifyOpened queues the notifications an incident's opening sends.
+func (s *Service) notifyOpened(ctx context.Context, inc *incident.Incident, now time.Time) error {
+	return s.send(ctx, paging.ForNewIncident(s.Catalog, inc, s.PublicURL+"/api/incidents/"+url.PathEscape(inc.ID), now))
+}
+
+// send queues notifications, each keyed so that a resend is dropped as a duplicate.
+func (s *Service) send(ctx context.Context, ns []incident.Notification) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	msgs := make([]bus.Message, 0, len(ns))
+	for _, n := range ns {
+		body, err := json.Marshal(n)
+		if err != nil {
+			return fault.Wrap(fault.Internal, err, "encoding notification")
+		}
+		msgs = append(msgs, bus.Message{ID: n.Key, Body: body, ContentType: "application/json", Subject: n.Event})
+	}
+	if err := s.Queue.Send(ctx, QueueNotify, msgs...); err != nil {
+		return fault.Wrap(fault.Transient, err, "queueing notifications")
+	}
+	return nil
+}
+
+// DeliverNotification hands one queued notification to its channel.
+func (s *Service) DeliverNotification(ctx context.Context, body []byte) error {
+	var n incident.Notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		return fault.Wrap(fault.Permanent, err, "notification is not valid JSON")
+	}
+	if n.Key == "" || n.Address == "" {
+		return fault.New(fault.Permanent, "notification without key or address")
+	}
+	if s.Notifier == nil {
+		return fault.New(fault.Permanent, "no notification channel is configured")
+	}
+	return s.Notifier.Deliver(ctx, n)
 }
 
 // mutateCase applies change and writes the case, re-reading and re-applying on a lost race.

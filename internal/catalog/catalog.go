@@ -25,12 +25,15 @@ import (
 
 // Catalog is the whole of vigil.yaml.
 type Catalog struct {
-	Organisation string         `yaml:"organisation"`
-	Tenants      []Tenant       `yaml:"tenants"`
-	Teams        []Team         `yaml:"teams"`
-	Components   []Component    `yaml:"components"`
-	Severity     SeverityPolicy `yaml:"severity"`
-	Sources      Sources        `yaml:"sources"`
+	Organisation string `yaml:"organisation"`
+	// TriageTeam is the first-line team: told about new cases, and about incidents
+	// that no catalog component claims.
+	TriageTeam string         `yaml:"triageTeam"`
+	Tenants    []Tenant       `yaml:"tenants"`
+	Teams      []Team         `yaml:"teams"`
+	Components []Component    `yaml:"components"`
+	Severity   SeverityPolicy `yaml:"severity"`
+	Sources    Sources        `yaml:"sources"`
 
 	expectations map[incident.Severity]incident.Expectations
 	byComponent  map[string]*Component
@@ -249,6 +252,12 @@ func (v *validator) check(c *Catalog) {
 			v.add(append(p, "name"), "is required")
 		}
 		v.contacts(append(p, "contacts"), t.Contacts)
+	}
+	switch {
+	case c.TriageTeam == "":
+		v.add([]any{"triageTeam"}, "is required: the id of the first-line team (told about new cases and unclaimed incidents)")
+	case !teams[c.TriageTeam]:
+		v.add([]any{"triageTeam"}, "team %q is not defined (teams: %s)", c.TriageTeam, keys(teams))
 	}
 	components := map[string]bool{}
 	for i, comp := range c.Components {

@@ -32,6 +32,7 @@ func TestExampleCatalogIsValid(t *testing.T) {
 }
 
 const valid = `organisation: Acme
+triageTeam: platform
 tenants:
   - {id: contoso, name: Contoso}
 teams:
@@ -52,28 +53,30 @@ func TestProblemsNameFileLineAndField(t *testing.T) {
 		want string
 	}{
 		{"unknown owner", strings.Replace(valid, "owner: platform", "owner: platfrom", 1),
-			`cat.yaml:10: components[0].owner: team "platfrom" is not defined (teams: platform)`},
+			`cat.yaml:11: components[0].owner: team "platfrom" is not defined (teams: platform)`},
 		{"bad criticality", strings.Replace(valid, "criticality: high", "criticality: urgent", 1),
-			`cat.yaml:11: components[0].criticality: "urgent" is not one of critical, high, medium, low`},
+			`cat.yaml:12: components[0].criticality: "urgent" is not one of critical, high, medium, low`},
 		{"unknown tenant in a component", strings.Replace(valid, "tenants: all", "tenants: [contoso, fabrikam]", 1),
-			`cat.yaml:12: components[0].tenants[1]: tenant "fabrikam" is not defined`},
+			`cat.yaml:13: components[0].tenants[1]: tenant "fabrikam" is not defined`},
 		{"tenants must be all or a list", strings.Replace(valid, "tenants: all", "tenants: everyone", 1),
 			`tenants must be "all" or a list of tenant ids`},
 		{"misspelt key", strings.Replace(valid, "criticality: high", "criticalty: high", 1),
 			`field criticalty not found`},
 		{"duplicate id", valid + "  - {id: api, name: API 2, owner: platform, criticality: low, tenants: all}\n",
-			`cat.yaml:13: components[1].id: duplicate component id "api"`},
+			`cat.yaml:14: components[1].id: duplicate component id "api"`},
 		{"bad resource id", strings.Replace(valid, "tenants: all", "tenants: all\n    azureResources: [rg-payroll]", 1),
 			`components[0].azureResources[0]: "rg-payroll" is not an Azure resource id`},
 		{"bad severity name", valid + "severity:\n  expectations:\n    sev5: {review: true}\n",
-			`cat.yaml:15: severity.expectations.sev5: unknown severity "sev5"`},
+			`cat.yaml:16: severity.expectations.sev5: unknown severity "sev5"`},
 		{"bad urgency", valid + "severity:\n  expectations:\n    sev2: {urgency: asap}\n",
 			`severity.expectations.sev2.urgency: "asap" is not high or low`},
 		{"bad contact email", strings.Replace(valid, "    name: Platform\n", "    name: Platform\n    contacts: [{name: Bo, email: not-an-email}]\n", 1),
-			`cat.yaml:7: teams[0].contacts[0].email: "not-an-email" is not a valid email address`},
+			`cat.yaml:8: teams[0].contacts[0].email: "not-an-email" is not a valid email address`},
 		{"missing organisation", strings.Replace(valid, "organisation: Acme\n", "", 1),
 			`organisation: is required`},
 		{"empty file", "", `is empty`},
+		{"unknown triage team", strings.Replace(valid, "triageTeam: platform", "triageTeam: helpdesk", 1),
+			`cat.yaml:2: triageTeam: team "helpdesk" is not defined (teams: platform)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,16 @@ func (c *Catalog) index() {
 	}
 }
 
+// Team returns the team with this id.
+func (c *Catalog) Team(id string) (*Team, bool) {
+	for i := range c.Teams {
+		if c.Teams[i].ID == id {
+			return &c.Teams[i], true
+		}
+	}
+	return nil, false
+}
+
 // Component returns the component with this id.
 func (c *Catalog) Component(id string) (*Component, bool) {
 	comp, ok := c.byComponent[id]

@@ -25,7 +25,10 @@ type Store struct {
 	read  *sql.DB
 }
 
-var _ app.Store = (*Store)(nil)
+var (
+	_ app.Store    = (*Store)(nil)
+	_ app.Notifier = (*Store)(nil)
+)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS incidents (
@@ -62,7 +65,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema); err != nil {
+	if _, err := w.Exec(schema + outboxSchema); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("creating store schema in %s: %w", path, err)
 	}
