@@ -522,3 +522,34 @@ func TestNotificationWithoutChannelIsParked(t *testing.T) {
 	h.deliver("Notify", app.QueueNotify, 1)
 	require.Equal(t, 1, h.depth(app.QueuePoison), "a page that cannot go out is visible, not dropped")
 }
+
+func TestServiceHealthIssueResolvesWhenItsStageSaysSo(t *testing.T) {
+	h := newHarness(t)
+	raw, err := os.ReadFile("../internal/intake/testdata/azure-monitor/service-health-fired.json")
+	require.NoError(t, err)
+	post := func(stage, alertID string) {
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal(raw, &doc))
+		data := doc["data"].(map[string]any)
+		data["essentials"].(map[string]any)["alertId"] = alertID
+		data["alertContext"].(map[string]any)["properties"].(map[string]any)["stage"] = stage
+		b, err := json.Marshal(doc)
+		require.NoError(t, err)
+		s := string(b)
+		_, resp := h.invoke("AzureMonitorAlert", withBody(t, fixture(t, "azure-monitor-alert.json"), "application/json", &s))
+		out, _ := res(t, resp)
+		require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+		h.deliverIntake(1)
+	}
+	post("Active", "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/update-1")
+	post("Active", "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/update-2")
+	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, incs, 1, "updates of one Service Health issue fold into one incident")
+	require.Equal(t, "azure-service-health", incs[0].VendorRefs[0].System, "the tracking id is kept as a vendor reference")
+
+	post("Resolved", "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/update-3")
+	inc, err := h.store.GetIncident(context.Background(), incs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, incident.Resolved, inc.State)
+}

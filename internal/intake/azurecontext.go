@@ -37,6 +37,11 @@ type contextReader struct {
 	lines      []string
 	links      []incident.Link
 	vendorRefs []incident.VendorRef
+	// Some services send every update of one problem as a new alert, always "Fired":
+	// foldKey names the problem so updates fold into one incident, and recovered
+	// says the update reports the problem over.
+	foldKey   string
+	recovered bool
 }
 
 func newContextReader(ess essentials) *contextReader {
@@ -382,6 +387,12 @@ func (c *contextReader) serviceHealth(ctx object) {
 	}
 
 	if tracking != "" {
+		c.foldKey = "azure-service-health:" + tracking
+		// "Resolved", then "RCA" when the post-incident review is published; "Complete" for maintenance.
+		switch strings.ToLower(stage) {
+		case "resolved", "rca", "complete":
+			c.recovered = true
+		}
 		ref := incident.VendorRef{System: "azure-service-health", ID: tracking}
 		// Service Health's documented short link: tracking id, then the first and
 		// last three characters of the subscription id.
@@ -416,6 +427,10 @@ func (c *contextReader) resourceHealth(ctx object) {
 	c.facts.add("operationName", ctx.text("operationName"))
 	c.facts.add("eventTimestamp", ctx.text("eventTimestamp"))
 
+	if len(c.ess.targets) > 0 {
+		c.foldKey = "azure-resource-health:" + strings.ToLower(c.ess.targets[0])
+		c.recovered = strings.EqualFold(current, "Available")
+	}
 	line := "Resource health"
 	if previous != "" || current != "" {
 		line += " " + or(previous, "?") + " → " + or(current, "?")

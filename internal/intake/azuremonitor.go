@@ -99,6 +99,19 @@ func ParseAzureMonitor(body []byte) (incident.Alert, error) {
 		}
 	}
 	ctx.read(data.sub("alertContext"))
+	if ctx.foldKey != "" {
+		// The problem, not this update of it, is the alert instance: its recovery
+		// arrives under another alertId and must clear the same instance.
+		a.ID = cut(ctx.foldKey, maxDedupKey)
+		ctx.facts.add("alertId", ess.alertID)
+		if custom.text("dedupKey") == "" {
+			a.DedupKey = a.ID
+		}
+	}
+	if ctx.recovered && a.Status == incident.AlertFiring {
+		a.Status = incident.AlertResolved
+		a.ResolvedAt = ess.firedAt
+	}
 	a.Details = ctx.details()
 	a.Facts = ctx.facts.m
 	a.Links = append(a.Links, ctx.links...)

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -276,4 +277,47 @@ func TestParseAzureMonitorRules(t *testing.T) {
 		// Subscription 7d3b9f2e-…-b2f8c6a1e457: first and last three characters.
 		require.Equal(t, a.VendorRefs, []incident.VendorRef{{System: "azure-service-health", ID: "VN2T-5R8", URL: "https://app.azure.com/h/VN2T-5R8/7d3457"}})
 	})
+}
+
+// Service Health and Resource Health send each update of one problem as a new alert,
+// always Fired: updates fold by tracking id or resource, and a recovery resolves.
+func TestHealthEventsFoldAndRecover(t *testing.T) {
+	mutate := func(t *testing.T, fixture string, set func(props map[string]any)) []byte {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join("testdata", "azure-monitor", fixture))
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal(raw, &doc))
+		data := doc["data"].(map[string]any)
+		data["essentials"].(map[string]any)["alertId"] = "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/0f0f0f0f-update-2"
+		set(data["alertContext"].(map[string]any)["properties"].(map[string]any))
+		out, err := json.Marshal(doc)
+		require.NoError(t, err)
+		return out
+	}
+	tests := []struct {
+		fixture string
+		set     func(map[string]any)
+		status  incident.AlertStatus
+	}{
+		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "Active" }, incident.AlertFiring},
+		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "Resolved" }, incident.AlertResolved},
+		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "RCA" }, incident.AlertResolved},
+		{"resource-health-fired.json", func(p map[string]any) { p["currentHealthStatus"] = "Degraded" }, incident.AlertFiring},
+		{"resource-health-fired.json", func(p map[string]any) { p["currentHealthStatus"] = "Available" }, incident.AlertResolved},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fixture+"/"+string(tc.status), func(t *testing.T) {
+			first, err := os.ReadFile(filepath.Join("testdata", "azure-monitor", tc.fixture))
+			require.NoError(t, err)
+			original, err := ParseAzureMonitor(first)
+			require.NoError(t, err)
+			update, err := ParseAzureMonitor(mutate(t, tc.fixture, tc.set))
+			require.NoError(t, err)
+			require.Equal(t, tc.status, update.Status)
+			require.Equal(t, original.DedupKey, update.DedupKey, "a later update of the same problem folds into its incident")
+			require.Equal(t, original.ID, update.ID, "the same problem is the same alert instance, so its recovery clears it")
+			require.NotEqual(t, original.Facts["alertId"], update.Facts["alertId"])
+		})
+	}
 }
