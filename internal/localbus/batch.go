@@ -20,6 +20,9 @@ type batch struct {
 	now int64 // read once per batch: every op in it sees the same instant
 	seq int64 // last sequence number assigned, committed to w.lastSeq on success
 
+	dedupRowid  int64 // last dedup_log id assigned
+	prunedBelow int64 // dedup_log ids below this are deleted
+
 	wake map[*entity]struct{} // entities to signal after commit
 	undo []func()             // reverts in-memory registry changes if the batch rolls back
 }
@@ -37,27 +40,14 @@ func (t *batch) revert() {
 	}
 }
 
-// finish records the sequence counter and prunes expired duplicate-detection
-// rows, a bounded chunk at a time, so that no batch stalls on a big delete.
+// finish records the sequence counter and prunes the duplicate-detection log.
 func (t *batch) finish() error {
-	w := t.w
-	if t.seq != w.lastSeq {
-		if _, err := w.st.saveSeq.Exec(t.seq); err != nil {
+	if t.seq != t.w.lastSeq {
+		if _, err := t.w.st.saveSeq.Exec(t.seq); err != nil {
 			return err
 		}
 	}
-	if t.now >= w.nextPrune {
-		res, err := w.st.prune.Exec(t.now, pruneChunk)
-		if err != nil {
-			return err
-		}
-		next := w.nextPrune
-		if n, _ := res.RowsAffected(); n < pruneChunk {
-			w.nextPrune = t.now + int64(pruneInterval)
-		}
-		t.undo = append(t.undo, func() { w.nextPrune = next })
-	}
-	return nil
+	return t.pruneLog()
 }
 
 // declare creates or updates an entity. A name cannot be both a queue and a topic.
@@ -109,25 +99,20 @@ func (t *batch) targets(name string) (targets []*entity, window time.Duration, e
 
 // enqueue stores m on entity name: available now when at is 0 or past,
 // scheduled otherwise. It returns the sequence number the sender gets, or for
-// a duplicate the original's (0 if unknown).
+// a duplicate the original's.
 func (t *batch) enqueue(name string, m *bus.Message, at int64) (int64, error) {
 	st := &t.w.st
 	targets, window, err := t.targets(name)
 	if err != nil {
 		return 0, err
 	}
-	origin := t.seq + 1
-	res, err := st.dedup.Exec(name, m.ID, t.now+int64(window), origin, t.now)
-	if err != nil {
-		return 0, err
+	k, firstSeq, dup := t.duplicate(name, m.ID)
+	if dup {
+		return firstSeq, nil
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if at == 0 {
-			return 0, nil
-		}
-		var seq int64
-		err := st.dedupSeq.QueryRow(name, m.ID).Scan(&seq)
-		return seq, err
+	origin := t.seq + 1
+	if err := t.remember(k, name, m.ID, int64(window), origin); err != nil {
+		return 0, err
 	}
 	state, visible := stateReady, t.now
 	if at > t.now {
@@ -141,13 +126,9 @@ func (t *batch) enqueue(name string, m *bus.Message, at int64) (int64, error) {
 		}
 		props = string(p)
 	}
-	body := m.Body
-	if body == nil {
-		body = []byte{} // keep a non-NULL blob so a round trip gives back []byte{}
-	}
 	for _, e := range targets {
 		t.seq++
-		if _, err := st.insertMsg.Exec(t.seq, e.name, state, visible, origin, m.ID, body, m.ContentType, m.Subject, props, visible); err != nil {
+		if _, err := st.insertMsg.Exec(t.seq, e.name, state, visible, origin, m.ID, m.Body, m.ContentType, m.Subject, props, visible); err != nil {
 			return 0, err
 		}
 		// A scheduled message wakes receivers too: they recompute how long to sleep.

@@ -350,7 +350,8 @@ func (b *Bus) Cancel(ctx context.Context, entity string, seq int64) error {
 
 // Receive locks up to max available messages of a queue or subscription, FIFO
 // by sequence number, in one transaction, incrementing each DeliveryCount. It
-// blocks until at least one message is available or ctx ends.
+// blocks until at least one message is available or ctx ends. Messages locked
+// just as ctx ended are still returned, never silently left locked.
 func (b *Bus) Receive(ctx context.Context, entity string, max int) ([]*Delivery, error) {
 	if b.readOnly {
 		return nil, ErrReadOnly

@@ -59,16 +59,17 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS messages_timed ON messages (entity, visible_at) WHERE state IN (1, 2)`,
 	`CREATE INDEX IF NOT EXISTS messages_origin ON messages (origin) WHERE state = 1`,
 	`CREATE INDEX IF NOT EXISTS messages_dead ON messages (entity, dl_at, seq) WHERE state = 3`,
-	// Duplicate detection: one row per (queue or topic, message id) seen within
-	// the window. seq lets a duplicate Schedule return the original's number.
-	`CREATE TABLE IF NOT EXISTS dedup (
+	// Duplicate detection's log: one row per (queue or topic, message id) sent,
+	// appended in id order and deleted from the front once out of its window.
+	// The index over it lives in memory (see dedup.go).
+	`CREATE TABLE IF NOT EXISTS dedup_log (
+		id         INTEGER PRIMARY KEY,
 		entity     TEXT NOT NULL,
 		msg_id     TEXT NOT NULL,
 		expires_at INTEGER NOT NULL,
-		seq        INTEGER NOT NULL,
-		PRIMARY KEY (entity, msg_id)
-	) WITHOUT ROWID`,
-	`CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (expires_at)`,
+		window_ns  INTEGER NOT NULL,
+		seq        INTEGER NOT NULL -- lets a duplicate Schedule return the original's number
+	)`,
 	// last_seq survives the deletion of the newest message, so that sequence
 	// numbers are never reused (a stale Cancel must not hit a newer message).
 	`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"vigil/internal/fault"
 )
 
 // The writer owns the database's only write connection. SQLite admits one
@@ -37,8 +39,8 @@ type writer struct {
 	exited   chan struct{}
 
 	// Owned by the writer goroutine.
-	lastSeq   int64 // last sequence number committed
-	nextPrune int64 // when to look for expired duplicate-detection rows next
+	lastSeq int64 // last sequence number committed
+	dedup   *dedupIndex
 
 	st statements
 }
@@ -46,13 +48,6 @@ type writer struct {
 // maxBatchOps bounds one transaction so that a flood of operations cannot
 // hold its first callers hostage for long.
 const maxBatchOps = 512
-
-// Duplicate-detection rows past their window are deleted lazily, a bounded
-// chunk per batch, at most every pruneInterval while little is expired.
-const (
-	pruneInterval = 30 * time.Second
-	pruneChunk    = 1000
-)
 
 const (
 	opPending int32 = iota
@@ -72,12 +67,12 @@ type op struct {
 }
 
 type statements struct {
-	begin, commit, rollback                    *sql.Stmt
-	insertMsg, dedup, dedupSeq, prune, saveSeq *sql.Stmt
-	upsertEntity, cancel                       *sql.Stmt
-	nextDue, expireToDead, promote, ready      *sql.Stmt
-	lock                                       *sql.Stmt
-	complete, abandon, deadLetter, renew       *sql.Stmt
+	begin, commit, rollback                  *sql.Stmt
+	insertMsg, logDedup, pruneDedup, saveSeq *sql.Stmt
+	upsertEntity, cancel                     *sql.Stmt
+	nextDue, expireToDead, promote, ready    *sql.Stmt
+	lock                                     *sql.Stmt
+	complete, abandon, deadLetter, renew     *sql.Stmt
 }
 
 // held is the condition for a settlement to apply: the caller's lock token is
@@ -98,7 +93,7 @@ func openWriter(b *Bus, path string) (*writer, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	w := &writer{bus: b, db: db, ops: make(chan *op, 1024), exited: make(chan struct{})}
+	w := &writer{bus: b, db: db, ops: make(chan *op, 1024), exited: make(chan struct{}), dedup: newDedupIndex()}
 	if err := w.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("localbus: open %s: %w", path, err)
@@ -152,9 +147,12 @@ func (w *writer) load() error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return w.conn.QueryRowContext(ctx, `SELECT max(
+	if err := w.conn.QueryRowContext(ctx, `SELECT max(
 		coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0),
-		coalesce((SELECT max(seq) FROM messages), 0))`).Scan(&w.lastSeq)
+		coalesce((SELECT max(seq) FROM messages), 0))`).Scan(&w.lastSeq); err != nil {
+		return err
+	}
+	return w.dedup.load(ctx, w.conn, w.bus.now().UnixNano())
 }
 
 func (w *writer) prepare() error {
@@ -179,14 +177,9 @@ func (w *writer) prepare() error {
 		rollback: p(`ROLLBACK`),
 		insertMsg: p(`INSERT INTO messages (seq, entity, state, visible_at, origin, msg_id, body, content_type, subject, props, enqueued_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		// Inserts, or revives an expired row; changes nothing (0 rows) for a duplicate.
-		dedup: p(`INSERT INTO dedup (entity, msg_id, expires_at, seq) VALUES (?1, ?2, ?3, ?4)
-			ON CONFLICT (entity, msg_id) DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq
-			WHERE dedup.expires_at <= ?5`),
-		dedupSeq: p(`SELECT seq FROM dedup WHERE entity = ? AND msg_id = ?`),
-		prune: p(`DELETE FROM dedup WHERE (entity, msg_id) IN
-			(SELECT entity, msg_id FROM dedup WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`),
-		saveSeq: p(`INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+		logDedup:   p(`INSERT INTO dedup_log (id, entity, msg_id, expires_at, window_ns, seq) VALUES (?, ?, ?, ?, ?, ?)`),
+		pruneDedup: p(`DELETE FROM dedup_log WHERE id < ?`),
+		saveSeq:    p(`INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
 		upsertEntity: p(`INSERT INTO entities (name, topic, lock_ns, max_delivery, dup_window_ns) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET lock_ns = excluded.lock_ns, max_delivery = excluded.max_delivery, dup_window_ns = excluded.dup_window_ns`),
 		// ?3 is the topic's subscription prefix, so a Cancel on a topic removes
@@ -297,7 +290,8 @@ func (w *writer) execute(ops []*op) {
 
 // commit applies ops in one transaction.
 func (w *writer) commit(ops []*op) (err error) {
-	t := &batch{w: w, now: w.bus.now().UnixNano(), seq: w.lastSeq}
+	t := &batch{w: w, now: w.bus.now().UnixNano(), seq: w.lastSeq, dedupRowid: w.dedup.lastRowid, prunedBelow: w.dedup.prunedBelow}
+	w.dedup.expire(t.now)
 	if _, err := w.st.begin.Exec(); err != nil {
 		return fmt.Errorf("localbus: begin: %w", err)
 	}
@@ -306,6 +300,13 @@ func (w *writer) commit(ops []*op) (err error) {
 			_, rbErr := w.st.rollback.Exec()
 			_ = rbErr // the transaction may already be gone (SQLite rolls back on some I/O errors)
 			t.revert()
+		}
+	}()
+	// A bug in one op must fail that batch, not kill the writer and hang
+	// every caller after it. Runs before the rollback above (LIFO).
+	defer func() {
+		if r := recover(); r != nil {
+			err = fault.New(fault.Internal, "localbus: panic in batch: %v", r)
 		}
 	}()
 	for _, o := range ops {
@@ -320,6 +321,7 @@ func (w *writer) commit(ops []*op) (err error) {
 		return fmt.Errorf("localbus: commit: %w", err)
 	}
 	w.lastSeq = t.seq
+	w.dedup.lastRowid, w.dedup.prunedBelow = t.dedupRowid, t.prunedBelow
 	for e := range t.wake {
 		e.signal()
 	}
