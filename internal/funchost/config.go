@@ -468,7 +468,7 @@ func (fn *function) addBinding(b bindingFile, env settings) error {
 		if n := len(strings.Fields(expr)); n != 6 {
 			return fmt.Errorf("schedule %q has %d fields; vigil local takes 6-field NCRONTAB (second minute hour day month day-of-week), which is what Flex Consumption takes too", expr, n)
 		}
-		sched, err := cronParser.Parse(expr)
+		sched, err := parseSchedule(expr)
 		if err != nil {
 			return fmt.Errorf("schedule %q: %w", expr, err)
 		}

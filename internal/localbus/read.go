@@ -3,11 +3,34 @@ package localbus
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"vigil/internal/fault"
 )
+
+// Exists reports whether entity is a queue or a topic subscription
+// ("topic/subscriptions/name") that Receive can read from: declared, or (for a
+// queue) created by a Send. A topic itself is not such an entity. A writable
+// Bus answers from memory; a read-only one reads the database.
+func (b *Bus) Exists(entity string) (bool, error) {
+	if !b.readOnly {
+		b.reg.mu.RLock()
+		_, ok := b.reg.entities[entity]
+		b.reg.mu.RUnlock()
+		return ok, nil
+	}
+	var one int
+	err := b.reads.QueryRowContext(context.Background(), `SELECT 1 FROM entities WHERE name = ?1`, entity).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("localbus: exists: %w", err)
+	}
+	return true, nil
+}
 
 // Stats counts each queue's and subscription's messages by state, in name
 // order. It reads from its own connection and never waits for the writer.

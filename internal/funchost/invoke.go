@@ -1,0 +1,224 @@
+package funchost
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// HostVersion is what the local host reports in X-Azure-Functions-HostVersion
+// and User-Agent: a 4.x host, marked as the local one.
+const HostVersion = "4.1040.0-vigil-local"
+
+const userAgent = "Azure-Functions-Host/" + HostVersion
+
+// reasonBodyLimit is how much of a failing worker's answer goes into a
+// dead-letter reason and the log.
+const reasonBodyLimit = 300
+
+// invokeResult is the custom handler's answer. Outputs keep raw JSON: each
+// binding interprets its own value.
+type invokeResult struct {
+	Outputs     map[string]json.RawMessage `json:"Outputs"`
+	Logs        []json.RawMessage          `json:"Logs"`
+	ReturnValue json.RawMessage            `json:"ReturnValue"`
+}
+
+// invokeError says why an invocation failed, in words fit for a log line and a
+// dead-letter description.
+type invokeError struct {
+	status int    // the worker's HTTP status; 0 when it did not answer
+	body   []byte // the start of its answer
+	msg    string
+	err    error
+}
+
+func (e *invokeError) Error() string {
+	var b bytes.Buffer
+	b.WriteString(e.msg)
+	if e.status != 0 {
+		fmt.Fprintf(&b, " (worker answered %d", e.status)
+		if len(e.body) > 0 {
+			fmt.Fprintf(&b, ": %s", e.body)
+		}
+		b.WriteByte(')')
+	}
+	if e.err != nil {
+		fmt.Fprintf(&b, ": %v", e.err)
+	}
+	return b.String()
+}
+
+func (e *invokeError) Unwrap() error { return e.err }
+
+func truncateBody(b []byte) []byte {
+	if len(b) > reasonBodyLimit {
+		b = b[:reasonBodyLimit]
+	}
+	return bytes.Clone(b)
+}
+
+// buffers pools envelope and answer buffers: the intake path builds one of each
+// per request.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { b := buffers.Get().(*bytes.Buffer); b.Reset(); return b }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 { // do not pin the odd huge body
+		buffers.Put(b)
+	}
+}
+
+// envelopes pools envelope slices.
+var envelopes = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func getEnvelope() *[]byte { return envelopes.Get().(*[]byte) }
+
+// putEnvelope returns used (built from *p) to the pool.
+func putEnvelope(p *[]byte, used []byte) {
+	if cap(used) <= 1<<20 {
+		*p = used[:0]
+		envelopes.Put(p)
+	}
+}
+
+// pooledBody is an envelope sent as a request body. The transport may still be
+// writing it after the answer arrives (a worker that answers before reading
+// all of it), so the buffer goes back to its pool only when the transport
+// closes the body, never when invoke returns.
+type pooledBody struct {
+	*bytes.Reader
+	pool *[]byte
+	used []byte
+	once sync.Once
+}
+
+func (b *pooledBody) Close() error {
+	b.once.Do(func() { putEnvelope(b.pool, b.used) })
+	return nil
+}
+
+// invoke posts one envelope to the worker and reads its answer. Any failure —
+// no answer, a non-2xx, an answer that is not the invocation-result JSON —
+// fails the invocation, and the caller then discards every output, as Azure does.
+// It takes ownership of the pooled envelope (pool, built into envelope).
+func (h *Host) invoke(ctx context.Context, fn *function, id string, pool *[]byte, envelope []byte) (*invokeResult, error) {
+	base, err := h.worker.endpoint(ctx)
+	if err != nil {
+		putEnvelope(pool, envelope)
+		return nil, &invokeError{msg: "no worker to invoke", err: err}
+	}
+	reqBody := &pooledBody{Reader: bytes.NewReader(envelope), pool: pool, used: envelope}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+fn.name, reqBody)
+	if err != nil {
+		reqBody.Close()
+		return nil, &invokeError{msg: "build invocation request", err: err}
+	}
+	req.ContentLength = int64(len(envelope))
+	req.GetBody = nil // the buffer is reused once closed: never replay it
+	// Header names as the host spells them on the wire.
+	req.Header = http.Header{
+		"Content-Type":                   {"application/json; charset=utf-8"},
+		"X-Azure-Functions-InvocationId": {id},
+		"X-Azure-Functions-HostVersion":  {HostVersion},
+		"User-Agent":                     {userAgent},
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && h.cfg.functionTimeout > 0 {
+			return nil, &invokeError{msg: fmt.Sprintf("timed out after %s (functionTimeout)", h.cfg.functionTimeout)}
+		}
+		return nil, &invokeError{msg: "worker did not answer", err: err}
+	}
+	defer resp.Body.Close()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, &invokeError{status: resp.StatusCode, msg: "read worker answer", err: err}
+	}
+	body := buf.Bytes()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &invokeError{status: resp.StatusCode, body: truncateBody(body), msg: "function failed"}
+	}
+	if len(body) == 0 {
+		// The real host would wait for a result that never comes, until functionTimeout.
+		return nil, &invokeError{status: resp.StatusCode, msg: "worker answered with an empty body; Azure would hang this invocation until functionTimeout"}
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/json" && mt != "text/json" {
+		// The host reads the answer with a JSON formatter only; Go's sniffed
+		// "text/plain" fails there too.
+		return nil, &invokeError{status: resp.StatusCode, body: truncateBody(body),
+			msg: fmt.Sprintf("worker answered Content-Type %q; the host only reads application/json", resp.Header.Get("Content-Type"))}
+	}
+	var res invokeResult
+	if err := json.Unmarshal(body, &res); err != nil {
+		return nil, &invokeError{status: resp.StatusCode, body: truncateBody(body), msg: "worker answer is not an invocation result {\"Outputs\":{},\"Logs\":[],\"ReturnValue\":null}", err: err}
+	}
+	h.logWorkerLines(ctx, fn, id, res.Logs)
+	return &res, nil
+}
+
+// logWorkerLines prints the handler's Logs, which Azure sends to Application Insights.
+func (h *Host) logWorkerLines(ctx context.Context, fn *function, id string, lines []json.RawMessage) {
+	if len(lines) == 0 || !h.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	for _, raw := range lines {
+		line := string(raw)
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			line = s
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, line, slog.String("function", fn.name), slog.String("invocation", id))
+	}
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
+		j += 2
+	}
+	return string(b[:])
+}
+
+// invocationLog writes the one line per invocation.
+func (h *Host) invocationLog(ctx context.Context, fn *function, trigger string, id string, start time.Time, outcome string, err error) {
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+		outcome = "failed: " + err.Error()
+	}
+	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	h.log.LogAttrs(ctx, level, "invocation",
+		slog.String("function", fn.name),
+		slog.String("trigger", trigger),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("outcome", outcome),
+		slog.String("id", id))
+}
+
+func statusOutcome(code int) string { return "ok " + strconv.Itoa(code) }

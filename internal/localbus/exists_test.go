@@ -1,0 +1,44 @@
+package localbus
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExists(t *testing.T) {
+	b, path := openBus(t, Options{})
+	require.NoError(t, b.DeclareQueue("intake", EntityOptions{}))
+	require.NoError(t, b.DeclareSubscription("incident-events", "status", EntityOptions{}))
+	require.NoError(t, b.Send(ctx, "created-by-send", msg("m")))
+
+	check := func(b *Bus) {
+		t.Helper()
+		for entity, want := range map[string]bool{
+			"intake":                               true,
+			"created-by-send":                      true,
+			"incident-events/subscriptions/status": true,
+			"incident-events":                      false, // a topic: receive from its subscriptions
+			"incident-events/subscriptions/audit":  false,
+			"nope":                                 false,
+			"":                                     false,
+		} {
+			got, err := b.Exists(entity)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "Exists(%q)", entity)
+		}
+	}
+	check(b)
+
+	ro, err := OpenReadOnly(path)
+	require.NoError(t, err)
+	defer ro.Close()
+	check(ro)
+
+	// Entities survive a restart.
+	require.NoError(t, b.Close())
+	b2, err := Open(path, Options{})
+	require.NoError(t, err)
+	defer b2.Close()
+	check(b2)
+}
