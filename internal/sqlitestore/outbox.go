@@ -24,7 +24,7 @@ func (s *Store) Deliver(ctx context.Context, n incident.Notification) error {
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "encoding notification")
 	}
-	_, err = s.write.ExecContext(ctx, `INSERT INTO outbox (key, created_at, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+	_, err = s.write.exec(ctx, stmtInsertOutbox,
 		n.Key, n.CreatedAt.UnixNano(), doc)
 	if err != nil {
 		return fault.Wrap(fault.Transient, err, "recording notification %s", n.Key)

@@ -21,7 +21,8 @@ import (
 
 // Store is the SQLite implementation of app.Store.
 type Store struct {
-	write *sql.DB // one connection: SQLite has one writer, so queueing here beats busy retries
+	db    *sql.DB // one connection, owned by the writer: SQLite has one writer
+	write *writer
 	read  *sql.DB
 }
 
@@ -75,19 +76,26 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	return &Store{write: w, read: r}, nil
+	wr, err := newWriter(w)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("preparing store writes in %s: %w", path, err)
+	}
+	return &Store{db: w, write: wr, read: r}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return errors.Join(s.read.Close(), s.write.Close()) }
+// Close waits for writes under way, then closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.write.close(), s.read.Close(), s.db.Close())
+}
 
 func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) error {
 	doc, err := encodeIncident(inc, 1)
 	if err != nil {
 		return err
 	}
-	_, err = s.write.ExecContext(ctx,
-		`INSERT INTO incidents (id, dedup_key, state, open, created_at, version, doc) VALUES (?, ?, ?, ?, ?, 1, ?)`,
+	_, err = s.write.exec(ctx, stmtInsertIncident,
 		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), doc)
 	if err != nil {
 		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
@@ -110,13 +118,12 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 	if err != nil {
 		return err
 	}
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE incidents SET dedup_key = ?, state = ?, open = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
+	n, err := s.write.exec(ctx, stmtUpdateIncident,
 		inc.DedupKey, string(inc.State), inc.State.Open(), next, doc, inc.ID, inc.Version)
 	if err != nil {
 		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
 	}
-	if err := oneRow(res, "incident "+inc.ID); err != nil {
+	if err := oneRow(n, "incident "+inc.ID); err != nil {
 		return err
 	}
 	inc.Version = next
@@ -142,8 +149,7 @@ func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.write.ExecContext(ctx,
-		`INSERT INTO cases (id, tenant, state, created_at, version, doc) VALUES (?, ?, ?, ?, 1, ?)`,
+	_, err = s.write.exec(ctx, stmtInsertCase,
 		c.ID, c.Tenant, string(c.State), c.CreatedAt.UnixNano(), doc)
 	if err != nil {
 		return classifyInsert(err, "case "+c.ID, "")
@@ -162,13 +168,12 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE cases SET state = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
+	n, err := s.write.exec(ctx, stmtUpdateCase,
 		string(c.State), next, doc, c.ID, c.Version)
 	if err != nil {
-		return fault.Wrap(fault.Transient, err, "updating case %s", c.ID)
+		return classifyInsert(err, "case "+c.ID, "")
 	}
-	if err := oneRow(res, "case "+c.ID); err != nil {
+	if err := oneRow(n, "case "+c.ID); err != nil {
 		return err
 	}
 	c.Version = next
@@ -264,11 +269,7 @@ func setVersion(item any, v int64) {
 	}
 }
 
-func oneRow(res sql.Result, what string) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fault.Wrap(fault.Transient, err, "writing %s", what)
-	}
+func oneRow(n int64, what string) error {
 	if n == 0 {
 		return fault.New(fault.Stale, "%s changed since it was read (or does not exist)", what)
 	}
@@ -278,6 +279,9 @@ func oneRow(res sql.Result, what string) error {
 // classifyInsert tells "this id exists" from "the dedup key is held by another open
 // incident" by SQLite's extended constraint codes.
 func classifyInsert(err error, what, uniqueMsg string) error {
+	if fault.KindOf(err) == fault.Transient {
+		return err // the writer already judged it: the batch failed
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() {

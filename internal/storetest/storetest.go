@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"CaseLifecycle", testCaseLifecycle},
 		{"CasesStayInTheirTenant", testCasesByTenant},
 		{"ConcurrentWritersLoseNothing", testConcurrentWriters},
+		{"ConcurrentCreatesRaceOnDedupKeys", testConcurrentCreates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -225,6 +226,39 @@ func testConcurrentWriters(t *testing.T, s app.Store) {
 		}
 	}
 	require.Len(t, notes, 2*perWriter)
+}
+
+// testConcurrentCreates races 64 creators, two per dedup key: one of each pair
+// wins, the other is told Conflict, and a loser never takes a winner down
+// with it (a store that groups writes must keep their outcomes apart).
+func testConcurrentCreates(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	const keys = 32
+	var wg sync.WaitGroup
+	outcomes := make([]error, 2*keys)
+	for i := range 2 * keys {
+		wg.Go(func() {
+			inc := newIncident(fmt.Sprintf("INC-%03d", i), fmt.Sprintf("dk-%02d", i%keys), t0.Add(time.Duration(i)*time.Second))
+			outcomes[i] = s.CreateIncident(ctx, inc)
+		})
+	}
+	wg.Wait()
+	for k := range keys {
+		a, b := outcomes[k], outcomes[k+keys]
+		require.True(t, (a == nil) != (b == nil), "dk-%02d: exactly one creator wins, got %v and %v", k, a, b)
+		loser := a
+		if loser == nil {
+			loser = b
+		}
+		require.True(t, fault.Is(loser, fault.Conflict), "dk-%02d: the loser is told Conflict, got %v", k, loser)
+		open, err := s.FindOpenIncident(ctx, fmt.Sprintf("dk-%02d", k))
+		require.NoError(t, err)
+		winner := fmt.Sprintf("INC-%03d", k)
+		if a != nil {
+			winner = fmt.Sprintf("INC-%03d", k+keys)
+		}
+		require.Equal(t, winner, open.ID)
+	}
 }
 
 func addNote(ctx context.Context, s app.Store, id, text string) error {
