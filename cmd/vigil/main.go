@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -30,6 +31,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer cpuProfile(os.Getenv("VIGIL_CPUPROFILE"))()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
@@ -68,4 +70,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
 	return exitError(2)
+}
+
+// cpuProfile writes a CPU profile of this process to prefix.<pid>.pprof when
+// prefix is set (VIGIL_CPUPROFILE, for benchmark investigations; the child
+// `vigil serve` inherits it and writes its own). It returns the stop function.
+func cpuProfile(prefix string) func() {
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d.pprof", prefix, os.Getpid()))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vigil: cpu profile:", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

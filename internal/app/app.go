@@ -26,6 +26,33 @@ const (
 	QueuePoison = "poison"
 )
 
+// Entity is a Service Bus queue the app uses, with the settings it depends on.
+// `vigil local` declares these on the embedded queue and Terraform creates the
+// same in Azure, so a message behaves alike in both.
+type Entity struct {
+	Name string
+	// LockDuration bounds one invocation's hold on a message before another
+	// instance may take it; the host renews it while the function runs.
+	LockDuration time.Duration
+	// MaxDeliveryCount is how many failed invocations a message survives
+	// before Service Bus dead-letters it.
+	MaxDeliveryCount int
+	// DuplicateWindow is how long a MessageId is remembered: a resend inside
+	// it (a client retry, a redelivered hand-off) is dropped.
+	DuplicateWindow time.Duration
+}
+
+// Entities lists every queue the functions trigger on, send to, or park in.
+var Entities = []Entity{
+	// Intake hand-offs carry a MessageId derived from the request, so a client
+	// retrying a POST within ten minutes does not raise a second incident.
+	{Name: QueueIntake, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
+	// Notifications are keyed per (incident, step, person, channel).
+	{Name: QueueNotify, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
+	// Parked messages wait for an operator; nothing triggers on them.
+	{Name: QueuePoison, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
+}
+
 // Store keeps incidents and cases. Every write is conditional on the version read
 // (optimistic concurrency); a lost race is reported as fault.Stale.
 type Store interface {

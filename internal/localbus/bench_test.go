@@ -92,7 +92,7 @@ func BenchmarkScheduleDue5000(b *testing.B) {
 		if err := bb.DeclareQueue(queue, EntityOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		at := time.Now().Add(time.Second)
+		at := time.Now().Add(3 * time.Second)
 		var wg sync.WaitGroup
 		for w := range 8 { // schedule concurrently, as escalation handlers would
 			wg.Go(func() {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test Vigil has. This is the README's test command and what CI runs.
+# It installs nothing by hand: whatever a test needs is fetched here, pinned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "go vet"
+go vet ./...
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:"; echo "$unformatted"; exit 1
+fi
+
+step "catalog"
+go run ./cmd/vigil check --config vigil.yaml
+
+step "go test -race"
+go test -race -count=1 ./...
+
+# A count, not a duration: duration-based runs can fail spuriously on Go 1.26
+# (a fuzz coordinator race, golang/go#75804).
+step "fuzz the intake parsers (${FUZZTIME:=200000x} each)"
+for target in FuzzParseAzureMonitor FuzzParseGeneric FuzzParseCaseReport; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ./internal/intake
+done
+
+step "all tests passed"
