@@ -18,6 +18,11 @@ fi
 step "catalog"
 go run ./cmd/vigil check --config vigil.yaml
 
+# The Cosmos store's contract tests run against a real server speaking the
+# Cosmos DB REST API, pinned by tools/cosmosdb-server/package-lock.json.
+step "install the Cosmos DB test server (npm ci, pinned)"
+(cd tools/cosmosdb-server && npm ci --no-fund --no-audit --loglevel=error)
+
 step "go test -race"
 go test -race -count=1 ./...
 

@@ -14,9 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
+
 	"vigil/handlers"
 	"vigil/internal/app"
 	"vigil/internal/catalog"
+	"vigil/internal/cosmos"
 	"vigil/internal/localbus"
 	"vigil/internal/signedlink"
 	"vigil/internal/sqlitestore"
@@ -34,6 +39,11 @@ const (
 	envSigningKey = "VIGIL_SIGNING_KEY"
 	envPublicURL  = "VIGIL_PUBLIC_URL"
 	envDev        = "VIGIL_DEV"
+
+	// Cosmos DB, named the way Functions apps name identity-based connections.
+	envCosmosEndpoint = "CosmosDB__accountEndpoint"
+	envCosmosClientID = "CosmosDB__clientId"
+	envCosmosDatabase = "CosmosDB__databaseName"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -107,17 +117,34 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 		return nil, nil, nil, fmt.Errorf("%s: %w", envSigningKey, err)
 	}
 
-	dataDir := os.Getenv(envDataDir)
-	if dataDir == "" {
-		return nil, nil, nil, fmt.Errorf("no store configured: set %s to use the embedded store", envDataDir)
+	// The embedded store: the whole store of local runs, and the outbox (the
+	// notification channel until real ones are configured) wherever it is set.
+	var local *sqlitestore.Store
+	if dataDir := os.Getenv(envDataDir); dataDir != "" {
+		if local, err = sqlitestore.Open(filepath.Join(dataDir, "store.db")); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	store, err := sqlitestore.Open(filepath.Join(dataDir, "store.db"))
-	if err != nil {
-		return nil, nil, nil, err
+	closeAll := func() {
+		if local != nil {
+			local.Close()
+		}
+	}
+	var store app.Store
+	switch {
+	case os.Getenv(envCosmosEndpoint) != "":
+		if store, err = cosmosFromEnv(log); err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+	case local != nil:
+		store = local
+	default:
+		return nil, nil, nil, fmt.Errorf("no store configured: set %s (Cosmos DB) or %s (embedded store)", envCosmosEndpoint, envDataDir)
 	}
 	busURL := os.Getenv(envBusURL)
 	if busURL == "" {
-		store.Close()
+		closeAll()
 		return nil, nil, nil, fmt.Errorf("no queue configured: set %s (and %s) to use the embedded queue", envBusURL, envBusToken)
 	}
 	queue := &localbus.Client{URL: busURL, Token: os.Getenv(envBusToken)}
@@ -126,7 +153,37 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 	if public == "" {
 		public = "http://127.0.0.1:7071"
 	}
-	// The embedded store's outbox is the notification channel of local runs.
-	svc := &app.Service{Store: store, Queue: queue, Notifier: store, Catalog: cat, Links: signer, PublicURL: public, Log: log}
-	return svc, store, func() { store.Close() }, nil
+	svc := &app.Service{Store: store, Queue: queue, Catalog: cat, Links: signer, PublicURL: public, Log: log}
+	var outbox handlers.OutboxLister
+	if local != nil {
+		svc.Notifier, outbox = local, local
+	}
+	return svc, outbox, closeAll, nil
+}
+
+// cosmosFromEnv opens the Cosmos DB store named by the app settings, signed in
+// with the app's managed identity (CosmosDB__clientId picks a user-assigned
+// one), or DefaultAzureCredential off Azure. There is no account key setting:
+// the account has local authentication disabled.
+func cosmosFromEnv(log *slog.Logger) (*cosmos.Store, error) {
+	endpoint := os.Getenv(envCosmosEndpoint)
+	var cred azcore.TokenCredential
+	var err error
+	if id := os.Getenv(envCosmosClientID); id != "" {
+		cred, err = azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(id)})
+	} else {
+		cred, err = azidentity.NewDefaultAzureCredential(nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Cosmos DB credential: %w", err)
+	}
+	client, err := azcosmos.NewClient(endpoint, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envCosmosEndpoint, err)
+	}
+	db := os.Getenv(envCosmosDatabase)
+	if db == "" {
+		db = "vigil"
+	}
+	return cosmos.New(client, db, log)
 }

@@ -78,7 +78,8 @@ type IncidentFilter struct {
 	Limit  int
 }
 
-// CaseFilter selects cases, newest first. Tenant, when set, keeps the query in one partition.
+// CaseFilter selects cases, newest first. Tenant is required: a listing stays in
+// one tenant's partition, and no path lists every customer's cases at once.
 type CaseFilter struct {
 	Tenant string
 	States []incident.CaseState

@@ -181,6 +181,9 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 }
 
 func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, error) {
+	if f.Tenant == "" {
+		return nil, fault.InvalidField("tenant", "is required: cases are listed one tenant at a time")
+	}
 	q := `SELECT doc, version FROM cases`
 	var where []string
 	var args []any

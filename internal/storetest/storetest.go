@@ -148,6 +148,21 @@ func testListIncidents(t *testing.T, s app.Store) {
 	two, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-4", "INC-3"}, ids(two))
+
+	// Closed incidents keep their place among open ones.
+	inc2, err := s.GetIncident(ctx, "INC-2")
+	require.NoError(t, err)
+	require.NoError(t, inc2.Move(incident.Resolved, "user:ana", "fixed", t0.Add(time.Hour)))
+	require.NoError(t, s.UpdateIncident(ctx, inc2))
+	all, err = s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-4", "INC-3", "INC-2", "INC-1", "INC-0"}, ids(all), "newest first, open or not")
+	resolved, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Resolved}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-2"}, ids(resolved))
+	open, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Triggered, incident.Acknowledged}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-4", "INC-3", "INC-1", "INC-0"}, ids(open))
 }
 
 func testCaseLifecycle(t *testing.T, s app.Store) {
@@ -185,9 +200,13 @@ func testCasesByTenant(t *testing.T, s app.Store) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"CS-3", "CS-1"}, caseIDs(contoso), "only the tenant's own cases, newest first")
 
-	all, err := s.ListCases(ctx, app.CaseFilter{Limit: 10})
+	northwind, err := s.ListCases(ctx, app.CaseFilter{Tenant: "northwind", Limit: 10})
 	require.NoError(t, err)
-	require.Len(t, all, 3)
+	require.Equal(t, []string{"CS-2"}, caseIDs(northwind))
+
+	_, err = s.ListCases(ctx, app.CaseFilter{Limit: 10})
+	require.True(t, fault.Is(err, fault.Invalid), "listing every tenant's cases at once is refused: got %v", err)
+	require.Equal(t, "tenant", fault.FieldOf(err))
 }
 
 // testConcurrentWriters: two writers each record 100 notes on one incident through

@@ -1,0 +1,678 @@
+// Package cosmos is the store Vigil uses in Azure: Cosmos DB for NoSQL through
+// azcosmos, with the same contract as the embedded SQLite store (optimistic
+// concurrency, one open incident per dedup key). docs/cosmos.md explains the
+// containers, partition keys and the request units each operation costs.
+package cosmos
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
+
+	"vigil/internal/app"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+)
+
+// Container names. Terraform creates exactly these, with these partition keys.
+const (
+	ContainerIncidents = "incidents" // partition key /id
+	ContainerCases     = "cases"     // partition key /tenant
+	ContainerLookups   = "lookups"   // partition key /pk
+)
+
+// Partitions of the lookups container.
+const (
+	pkOpen = "open" // one entry per open incident, id derived from its dedup key
+)
+
+// listMonths is how far back ListIncidents looks for closed incidents.
+const listMonths = 24
+
+// lockGrace is how long a dedup lock whose incident does not exist yet is
+// presumed to belong to a creation under way. After it, the creation is
+// presumed dead and the lock may be taken over.
+const lockGrace = time.Minute
+
+// Store is the Cosmos DB implementation of app.Store.
+type Store struct {
+	incidents *azcosmos.ContainerClient
+	cases     *azcosmos.ContainerClient
+	lookups   *azcosmos.ContainerClient
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu      sync.Mutex
+	charges Charges
+}
+
+var _ app.Store = (*Store)(nil)
+
+// Charges counts the operations a Store made and the request units they cost.
+type Charges struct {
+	Operations int
+	RU         float64
+	ByOp       map[string]OpCharge
+}
+
+// OpCharge is one kind of operation's share of Charges.
+type OpCharge struct {
+	Count int
+	RU    float64
+}
+
+// New returns a store on database db of client. Containers must exist (see
+// EnsureContainers for test servers; Terraform creates them in Azure).
+func New(client *azcosmos.Client, db string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{log: log, now: time.Now}
+	var err error
+	if s.incidents, err = client.NewContainer(db, ContainerIncidents); err != nil {
+		return nil, err
+	}
+	if s.cases, err = client.NewContainer(db, ContainerCases); err != nil {
+		return nil, err
+	}
+	if s.lookups, err = client.NewContainer(db, ContainerLookups); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// EnsureContainers creates the database and its containers if missing. In Azure
+// Terraform owns them (the app's identity may not create them); tests use this.
+func EnsureContainers(ctx context.Context, client *azcosmos.Client, db string) error {
+	_, err := client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: db}, nil)
+	if err != nil && !isStatus(err, 409) {
+		return classify(err, "creating database "+db)
+	}
+	d, err := client.NewDatabase(db)
+	if err != nil {
+		return err
+	}
+	for name, pk := range map[string]string{ContainerIncidents: "/id", ContainerCases: "/tenant", ContainerLookups: "/pk"} {
+		_, err := d.CreateContainer(ctx, azcosmos.ContainerProperties{
+			ID:                     name,
+			PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{pk}},
+		}, nil)
+		if err != nil && !isStatus(err, 409) {
+			return classify(err, "creating container "+name)
+		}
+	}
+	return nil
+}
+
+// Charges returns what the store has spent so far.
+func (s *Store) Charges() Charges {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.charges
+	out.ByOp = make(map[string]OpCharge, len(s.charges.ByOp))
+	for k, v := range s.charges.ByOp {
+		out.ByOp[k] = v
+	}
+	return out
+}
+
+// charge records one operation's request charge, in the counters and the log.
+func (s *Store) charge(ctx context.Context, op string, ru float32) {
+	s.mu.Lock()
+	s.charges.Operations++
+	s.charges.RU += float64(ru)
+	if s.charges.ByOp == nil {
+		s.charges.ByOp = map[string]OpCharge{}
+	}
+	c := s.charges.ByOp[op]
+	c.Count++
+	c.RU += float64(ru)
+	s.charges.ByOp[op] = c
+	s.mu.Unlock()
+	s.log.DebugContext(ctx, "cosmos", "op", op, "ru", ru)
+}
+
+// The stored shapes. The domain document rides in doc; the fields beside it
+// are what queries and conditions need.
+type incidentItem struct {
+	ID        string          `json:"id"`
+	DedupKey  string          `json:"dedupKey"`
+	State     string          `json:"state"`
+	Open      bool            `json:"open"`
+	CreatedAt int64           `json:"createdAt"` // Unix nanoseconds
+	Version   int64           `json:"version"`
+	Doc       json.RawMessage `json:"doc"`
+}
+
+type caseItem struct {
+	ID        string          `json:"id"`
+	Tenant    string          `json:"tenant"`
+	State     string          `json:"state"`
+	CreatedAt int64           `json:"createdAt"`
+	Version   int64           `json:"version"`
+	Doc       json.RawMessage `json:"doc"`
+}
+
+// lookupItem is an entry of the lookups container: an open incident's dedup
+// lock (pk "open"), a closed incident's listing entry (pk "closed:YYYY-MM"),
+// or a case's tenant pointer (pk = the case id).
+type lookupItem struct {
+	ID         string `json:"id"`
+	PK         string `json:"pk"`
+	IncidentID string `json:"incidentId,omitempty"`
+	Tenant     string `json:"tenant,omitempty"`
+	CreatedAt  int64  `json:"createdAt,omitempty"`
+	LockedAt   int64  `json:"lockedAt,omitempty"` // when a dedup lock was taken, by the store's clock
+}
+
+// dedupLockID names the lock an open incident holds on its dedup key. Hashed:
+// a dedup key may hold characters an item id may not ('/', '\\', '?', '#').
+func dedupLockID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "dk-" + hex.EncodeToString(sum[:16])
+}
+
+func closedPK(created time.Time) string { return "closed:" + created.UTC().Format("2006-01") }
+
+// --- incidents
+
+func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) error {
+	item, err := newIncidentItem(inc, 1)
+	if err != nil {
+		return err
+	}
+	acquired, lock, err := s.lock(ctx, inc)
+	if err != nil {
+		return err
+	}
+	resp, err := s.incidents.CreateItem(ctx, azcosmos.NewPartitionKeyString(inc.ID), item, nil)
+	s.charge(ctx, "incident.create", resp.RequestCharge)
+	if err != nil {
+		if acquired {
+			s.unlock(ctx, lock, inc.ID)
+		}
+		if isStatus(err, 409) {
+			return fault.New(fault.Exists, "incident %s already exists", inc.ID)
+		}
+		return classify(err, "creating incident "+inc.ID)
+	}
+	inc.Version, inc.ETag = 1, string(resp.ETag)
+	return nil
+}
+
+func (s *Store) GetIncident(ctx context.Context, id string) (*incident.Incident, error) {
+	resp, err := s.incidents.ReadItem(ctx, azcosmos.NewPartitionKeyString(id), id, nil)
+	s.charge(ctx, "incident.read", resp.RequestCharge)
+	if err != nil {
+		return nil, classify(err, "incident "+id)
+	}
+	return decodeIncident(resp.Value, resp.ETag)
+}
+
+func (s *Store) FindOpenIncident(ctx context.Context, dedupKey string) (*incident.Incident, error) {
+	lock, _, err := s.readLookup(ctx, pkOpen, dedupLockID(dedupKey))
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.New(fault.NotFound, "open incident for %s not found", dedupKey)
+		}
+		return nil, err
+	}
+	inc, err := s.GetIncident(ctx, lock.IncidentID)
+	if fault.Is(err, fault.NotFound) || (err == nil && !holds(inc, dedupKey)) {
+		// A lock left by a creation that died half-way, or not yet released.
+		return nil, fault.New(fault.NotFound, "open incident for %s not found", dedupKey)
+	}
+	return inc, err
+}
+
+func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) error {
+	next := inc.Version + 1
+	item, err := newIncidentItem(inc, next)
+	if err != nil {
+		return err
+	}
+	var acquired bool
+	var lock *lookupItem
+	if inc.State.Open() {
+		if acquired, lock, err = s.lock(ctx, inc); err != nil {
+			return err
+		}
+	}
+	etag := azcore.ETag(inc.ETag)
+	resp, err := s.incidents.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(inc.ID), inc.ID, item, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	s.charge(ctx, "incident.replace", resp.RequestCharge)
+	if err != nil {
+		if acquired {
+			s.unlock(ctx, lock, inc.ID)
+		}
+		if isStatus(err, 404) {
+			return fault.New(fault.Stale, "incident %s does not exist", inc.ID)
+		}
+		return classify(err, "incident "+inc.ID)
+	}
+	inc.Version, inc.ETag = next, string(resp.ETag)
+	if !inc.State.Open() {
+		// The incident is the truth; the lock and the listing entry follow it.
+		// Should this die here, the next creator for the key finds the lock
+		// stale and takes it over, and listings read the incident itself.
+		if lock, etag, err := s.readLookup(ctx, pkOpen, dedupLockID(inc.DedupKey)); err == nil && lock.IncidentID == inc.ID {
+			s.deleteLookup(ctx, lock, etag)
+		}
+		entry := lookupItem{ID: inc.ID, PK: closedPK(inc.CreatedAt), IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano()}
+		if err := s.upsertLookup(ctx, entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lock makes sure inc holds the open-incident lock on its dedup key: it
+// creates the lock, keeps it when inc already holds it, and takes it over when
+// its holder is gone, closed, or moved to another key. It reports Conflict
+// when another open incident holds the key.
+func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool, _ *lookupItem, _ error) {
+	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano()}
+	for range 3 {
+		held, etag, err := s.readLookup(ctx, pkOpen, want.ID)
+		if fault.Is(err, fault.NotFound) {
+			err = s.createLookup(ctx, want)
+			if err == nil {
+				return true, &want, nil
+			}
+			if fault.Is(err, fault.Exists) {
+				continue // taken meanwhile: look again
+			}
+		}
+		if err != nil {
+			return false, nil, err
+		}
+		if held.IncidentID == inc.ID {
+			if held.CreatedAt != want.CreatedAt {
+				// Same incident, re-created after a creation that died half-way.
+				return false, held, s.replaceLookup(ctx, want, etag)
+			}
+			return false, held, nil
+		}
+		holder, err := s.GetIncident(ctx, held.IncidentID)
+		if err != nil && !fault.Is(err, fault.NotFound) {
+			return false, nil, err
+		}
+		if err == nil && holds(holder, inc.DedupKey) {
+			return false, nil, fault.New(fault.Conflict, "an open incident (%s) already holds dedup key %s", holder.ID, inc.DedupKey)
+		}
+		if err != nil && s.now().Sub(time.Unix(0, held.LockedAt)) < lockGrace {
+			return false, nil, fault.New(fault.Conflict, "incident %s is being opened for dedup key %s", held.IncidentID, inc.DedupKey)
+		}
+		err = s.replaceLookup(ctx, want, etag)
+		if fault.Is(err, fault.Stale) {
+			continue // someone else moved first: look again
+		}
+		return err == nil, &want, err
+	}
+	return false, nil, fault.New(fault.Transient, "dedup key %s kept changing hands; will retry", inc.DedupKey)
+}
+
+// unlock releases a lock this call acquired, best effort: a lock left behind
+// is taken over by the next creator.
+func (s *Store) unlock(ctx context.Context, lock *lookupItem, incidentID string) {
+	held, etag, err := s.readLookup(ctx, pkOpen, lock.ID)
+	if err == nil && held.IncidentID == incidentID {
+		s.deleteLookup(ctx, held, etag)
+	}
+}
+
+func holds(inc *incident.Incident, dedupKey string) bool {
+	return inc.State.Open() && inc.DedupKey == dedupKey
+}
+
+func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > app.MaxListLimit {
+		limit = app.MaxListLimit
+	}
+	wantClosed := len(f.States) == 0 || slices.ContainsFunc(f.States, func(st incident.State) bool { return !st.Open() })
+
+	// Candidates newest first: every open incident (one partition, bounded by
+	// how many are open), then closed ones month by month, each month one
+	// partition, until older months cannot make the list.
+	cands, err := s.queryLookups(ctx, pkOpen, 0)
+	if err != nil {
+		return nil, err
+	}
+	if wantClosed {
+		month := time.Date(s.now().UTC().Year(), s.now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+		for range listMonths {
+			sortNewest(cands)
+			if len(cands) >= limit && cands[limit-1].CreatedAt >= month.AddDate(0, 1, 0).UnixNano() {
+				break
+			}
+			closed, err := s.queryLookups(ctx, closedPK(month), limit)
+			if err != nil {
+				return nil, err
+			}
+			cands = append(cands, closed...)
+			month = month.AddDate(0, -1, 0)
+		}
+	}
+	sortNewest(cands)
+
+	out := make([]*incident.Incident, 0, min(limit, len(cands)))
+	seen := make(map[string]bool, len(cands))
+	for _, c := range cands {
+		if len(out) == limit {
+			break
+		}
+		if seen[c.IncidentID] {
+			continue
+		}
+		seen[c.IncidentID] = true
+		inc, err := s.GetIncident(ctx, c.IncidentID)
+		if fault.Is(err, fault.NotFound) {
+			continue // a lock whose creation died half-way
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(f.States) > 0 && !slices.Contains(f.States, inc.State) {
+			continue
+		}
+		out = append(out, inc)
+	}
+	return out, nil
+}
+
+func sortNewest(items []lookupItem) {
+	slices.SortStableFunc(items, func(a, b lookupItem) int {
+		if a.CreatedAt != b.CreatedAt {
+			if a.CreatedAt > b.CreatedAt {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+}
+
+// queryLookups lists a lookups partition newest first; top 0 means all of it.
+func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupItem, error) {
+	q := `SELECT * FROM c WHERE c.pk = @pk ORDER BY c.createdAt DESC`
+	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}
+	if top > 0 {
+		q = `SELECT TOP @top * FROM c WHERE c.pk = @pk ORDER BY c.createdAt DESC`
+		params = append(params, azcosmos.QueryParameter{Name: "@top", Value: top})
+	}
+	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pk), &azcosmos.QueryOptions{QueryParameters: params})
+	var out []lookupItem
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "listing "+pk)
+		}
+		s.charge(ctx, "lookups.query", page.RequestCharge)
+		for _, raw := range page.Items {
+			var it lookupItem
+			if err := json.Unmarshal(raw, &it); err != nil {
+				return nil, fault.Wrap(fault.Internal, err, "decoding lookup entry in %s", pk)
+			}
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// --- cases
+
+func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
+	item, err := newCaseItem(c, 1)
+	if err != nil {
+		return err
+	}
+	// The pointer first: a case that exists can always be found by its id.
+	err = s.createLookup(ctx, lookupItem{ID: c.ID, PK: c.ID, Tenant: c.Tenant})
+	if fault.Is(err, fault.Exists) {
+		ptr, _, rerr := s.readLookup(ctx, c.ID, c.ID)
+		if rerr != nil {
+			return rerr
+		}
+		if ptr.Tenant != c.Tenant {
+			return fault.New(fault.Exists, "case %s already exists", c.ID)
+		}
+	} else if err != nil {
+		return err
+	}
+	resp, err := s.cases.CreateItem(ctx, azcosmos.NewPartitionKeyString(c.Tenant), item, nil)
+	s.charge(ctx, "case.create", resp.RequestCharge)
+	if err != nil {
+		if isStatus(err, 409) {
+			return fault.New(fault.Exists, "case %s already exists", c.ID)
+		}
+		return classify(err, "creating case "+c.ID)
+	}
+	c.Version, c.ETag = 1, string(resp.ETag)
+	return nil
+}
+
+func (s *Store) GetCase(ctx context.Context, id string) (*incident.Case, error) {
+	ptr, _, err := s.readLookup(ctx, id, id)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.New(fault.NotFound, "case %s not found", id)
+		}
+		return nil, err
+	}
+	resp, err := s.cases.ReadItem(ctx, azcosmos.NewPartitionKeyString(ptr.Tenant), id, nil)
+	s.charge(ctx, "case.read", resp.RequestCharge)
+	if err != nil {
+		return nil, classify(err, "case "+id)
+	}
+	return decodeCase(resp.Value, resp.ETag)
+}
+
+func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
+	next := c.Version + 1
+	item, err := newCaseItem(c, next)
+	if err != nil {
+		return err
+	}
+	etag := azcore.ETag(c.ETag)
+	resp, err := s.cases.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(c.Tenant), c.ID, item, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	s.charge(ctx, "case.replace", resp.RequestCharge)
+	if err != nil {
+		if isStatus(err, 404) {
+			return fault.New(fault.Stale, "case %s does not exist", c.ID)
+		}
+		return classify(err, "case "+c.ID)
+	}
+	c.Version, c.ETag = next, string(resp.ETag)
+	return nil
+}
+
+func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, error) {
+	if f.Tenant == "" {
+		return nil, fault.InvalidField("tenant", "is required: cases are listed one tenant at a time")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > app.MaxListLimit {
+		limit = app.MaxListLimit
+	}
+	// The tenant filter repeats the partition key: free in Cosmos DB, and it
+	// keeps the query right on servers that do not scope it by the header.
+	q := `SELECT TOP @top * FROM c WHERE c.tenant = @tenant`
+	params := []azcosmos.QueryParameter{{Name: "@top", Value: limit}, {Name: "@tenant", Value: f.Tenant}}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		q += ` AND ARRAY_CONTAINS(@states, c.state)`
+		params = append(params, azcosmos.QueryParameter{Name: "@states", Value: states})
+	}
+	q += ` ORDER BY c.createdAt DESC`
+	pager := s.cases.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(f.Tenant), &azcosmos.QueryOptions{QueryParameters: params})
+	var out []*incident.Case
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "listing cases of "+f.Tenant)
+		}
+		s.charge(ctx, "case.query", page.RequestCharge)
+		for _, raw := range page.Items {
+			c, err := decodeCase(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// --- lookups
+
+func (s *Store) createLookup(ctx context.Context, it lookupItem) error {
+	b, _ := json.Marshal(it)
+	resp, err := s.lookups.CreateItem(ctx, azcosmos.NewPartitionKeyString(it.PK), b, nil)
+	s.charge(ctx, "lookups.create", resp.RequestCharge)
+	if isStatus(err, 409) {
+		return fault.New(fault.Exists, "%s/%s exists", it.PK, it.ID)
+	}
+	return classify(err, "writing "+it.PK+"/"+it.ID)
+}
+
+func (s *Store) upsertLookup(ctx context.Context, it lookupItem) error {
+	b, _ := json.Marshal(it)
+	resp, err := s.lookups.UpsertItem(ctx, azcosmos.NewPartitionKeyString(it.PK), b, nil)
+	s.charge(ctx, "lookups.upsert", resp.RequestCharge)
+	return classify(err, "writing "+it.PK+"/"+it.ID)
+}
+
+func (s *Store) replaceLookup(ctx context.Context, it lookupItem, etag azcore.ETag) error {
+	b, _ := json.Marshal(it)
+	resp, err := s.lookups.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(it.PK), it.ID, b, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	s.charge(ctx, "lookups.replace", resp.RequestCharge)
+	if isStatus(err, 404) {
+		return fault.New(fault.Stale, "%s/%s was removed", it.PK, it.ID)
+	}
+	return classify(err, "writing "+it.PK+"/"+it.ID)
+}
+
+func (s *Store) readLookup(ctx context.Context, pk, id string) (*lookupItem, azcore.ETag, error) {
+	resp, err := s.lookups.ReadItem(ctx, azcosmos.NewPartitionKeyString(pk), id, nil)
+	s.charge(ctx, "lookups.read", resp.RequestCharge)
+	if err != nil {
+		return nil, "", classify(err, pk+"/"+id)
+	}
+	var it lookupItem
+	if err := json.Unmarshal(resp.Value, &it); err != nil {
+		return nil, "", fault.Wrap(fault.Internal, err, "decoding %s/%s", pk, id)
+	}
+	return &it, resp.ETag, nil
+}
+
+// deleteLookup removes an entry if unchanged since read, best effort.
+func (s *Store) deleteLookup(ctx context.Context, it *lookupItem, etag azcore.ETag) {
+	resp, err := s.lookups.DeleteItem(ctx, azcosmos.NewPartitionKeyString(it.PK), it.ID, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	s.charge(ctx, "lookups.delete", resp.RequestCharge)
+	if err != nil && !isStatus(err, 404) && !isStatus(err, 412) {
+		s.log.WarnContext(ctx, "cosmos: releasing a lookup entry failed; the next writer takes it over", "pk", it.PK, "id", it.ID, "err", err)
+	}
+}
+
+// --- encoding
+
+func newIncidentItem(inc *incident.Incident, version int64) ([]byte, error) {
+	doc := *inc
+	doc.Version = version
+	d, err := json.Marshal(&doc)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "encoding incident %s", inc.ID)
+	}
+	return json.Marshal(incidentItem{ID: inc.ID, DedupKey: inc.DedupKey, State: string(inc.State), Open: inc.State.Open(),
+		CreatedAt: inc.CreatedAt.UnixNano(), Version: version, Doc: d})
+}
+
+func decodeIncident(raw []byte, etag azcore.ETag) (*incident.Incident, error) {
+	var it incidentItem
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding incident")
+	}
+	inc := new(incident.Incident)
+	if err := json.Unmarshal(it.Doc, inc); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding incident %s", it.ID)
+	}
+	inc.Version, inc.ETag = it.Version, string(etag)
+	return inc, nil
+}
+
+func newCaseItem(c *incident.Case, version int64) ([]byte, error) {
+	doc := *c
+	doc.Version = version
+	d, err := json.Marshal(&doc)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "encoding case %s", c.ID)
+	}
+	return json.Marshal(caseItem{ID: c.ID, Tenant: c.Tenant, State: string(c.State), CreatedAt: c.CreatedAt.UnixNano(), Version: version, Doc: d})
+}
+
+func decodeCase(raw []byte, etag azcore.ETag) (*incident.Case, error) {
+	var it struct {
+		caseItem
+		ETag string `json:"_etag"`
+	}
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding case")
+	}
+	c := new(incident.Case)
+	if err := json.Unmarshal(it.Doc, c); err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding case %s", it.ID)
+	}
+	if etag == "" {
+		etag = azcore.ETag(it.ETag)
+	}
+	c.Version, c.ETag = it.Version, string(etag)
+	return c, nil
+}
+
+// --- errors
+
+// classify maps an SDK error to the domain's kinds: 404 not found, 409
+// exists, 412 stale, 408/429/5xx transient (the invocation fails and is
+// retried), other statuses permanent; no answer at all is transient.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return fault.Wrap(fault.Transient, err, "%s", what)
+		}
+		return fault.Wrap(fault.Transient, err, "%s: Cosmos DB did not answer", what)
+	}
+	switch code := re.StatusCode; {
+	case code == 404:
+		return fault.New(fault.NotFound, "%s not found", what)
+	case code == 409:
+		return fault.New(fault.Exists, "%s already exists", what)
+	case code == 412:
+		return fault.New(fault.Stale, "%s changed since it was read", what)
+	case code == 408 || code == 429 || code >= 500:
+		return fault.Wrap(fault.Transient, err, "%s: Cosmos DB answered %d", what, code)
+	default:
+		return fault.Wrap(fault.Permanent, err, "%s: Cosmos DB answered %d", what, code)
+	}
+}
+
+func isStatus(err error, code int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == code
+}
