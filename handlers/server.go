@@ -176,26 +176,11 @@ type problemBody struct {
 	Message string `json:"message"`
 }
 
-var statusOf = map[fault.Kind]int{
-	fault.Invalid:      http.StatusBadRequest,
-	fault.Unauthorized: http.StatusUnauthorized,
-	fault.Forbidden:    http.StatusForbidden,
-	fault.NotFound:     http.StatusNotFound,
-	fault.Exists:       http.StatusConflict,
-	fault.Conflict:     http.StatusConflict,
-	fault.Stale:        http.StatusConflict,
-	fault.TooLarge:     http.StatusRequestEntityTooLarge,
-	fault.Unsupported:  http.StatusUnsupportedMediaType,
-	fault.Transient:    http.StatusServiceUnavailable,
-	fault.Permanent:    http.StatusInternalServerError,
-	fault.Internal:     http.StatusInternalServerError,
-}
-
 // errorHTTP maps an error to the caller's answer in one place. Internal details of
 // 5xx errors are logged, not shown.
 func (s *Server) errorHTTP(err error) HTTPResponse {
 	kind := fault.KindOf(err)
-	status := statusOf[kind]
+	status := kind.HTTPStatus()
 	body := problemBody{Code: kind.String(), Field: fault.FieldOf(err)}
 	var fe *fault.Error
 	switch {

@@ -89,6 +89,21 @@ type CaseFilter struct {
 // MaxListLimit bounds every list query.
 const MaxListLimit = 200
 
+func bounded(limit int) int {
+	if limit <= 0 || limit > MaxListLimit {
+		return MaxListLimit
+	}
+	return limit
+}
+
+// MaxItems is how many incidents a listing returns at most: Limit, or
+// MaxListLimit when Limit is unset or above it.
+func (f IncidentFilter) MaxItems() int { return bounded(f.Limit) }
+
+// MaxItems is how many cases a listing returns at most: Limit, or
+// MaxListLimit when Limit is unset or above it.
+func (f CaseFilter) MaxItems() int { return bounded(f.Limit) }
+
 // Sender hands messages to the queue: the embedded queue locally, Service Bus in Azure.
 // Send returns only once the messages are durable.
 type Sender interface {

@@ -14,9 +14,7 @@ func (s *Service) Incidents(ctx context.Context, f IncidentFilter) ([]*incident.
 			return nil, fault.InvalidField("state", "unknown state %q (want one of triggered, acknowledged, mitigated, resolved, reviewed)", st)
 		}
 	}
-	if f.Limit <= 0 || f.Limit > MaxListLimit {
-		f.Limit = MaxListLimit
-	}
+	f.Limit = f.MaxItems()
 	return s.Store.ListIncidents(ctx, f)
 }
 

@@ -5,12 +5,14 @@
 package cosmos
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -118,10 +120,7 @@ func (s *Store) Charges() Charges {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.charges
-	out.ByOp = make(map[string]OpCharge, len(s.charges.ByOp))
-	for k, v := range s.charges.ByOp {
-		out.ByOp[k] = v
-	}
+	out.ByOp = maps.Clone(s.charges.ByOp)
 	return out
 }
 
@@ -200,10 +199,7 @@ func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) erro
 		if acquired {
 			s.unlock(ctx, lock, inc.ID)
 		}
-		if isStatus(err, 409) {
-			return fault.New(fault.Exists, "incident %s already exists", inc.ID)
-		}
-		return classify(err, "creating incident "+inc.ID)
+		return classify(err, "incident "+inc.ID)
 	}
 	inc.Version, inc.ETag = 1, string(resp.ETag)
 	return nil
@@ -335,10 +331,7 @@ func holds(inc *incident.Incident, dedupKey string) bool {
 }
 
 func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, error) {
-	limit := f.Limit
-	if limit <= 0 || limit > app.MaxListLimit {
-		limit = app.MaxListLimit
-	}
+	limit := f.MaxItems()
 	wantClosed := len(f.States) == 0 || slices.ContainsFunc(f.States, func(st incident.State) bool { return !st.Open() })
 
 	// Candidates newest first: every open incident (one partition, bounded by
@@ -391,15 +384,7 @@ func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*inc
 }
 
 func sortNewest(items []lookupItem) {
-	slices.SortStableFunc(items, func(a, b lookupItem) int {
-		if a.CreatedAt != b.CreatedAt {
-			if a.CreatedAt > b.CreatedAt {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(items, func(a, b lookupItem) int { return cmp.Compare(b.CreatedAt, a.CreatedAt) })
 }
 
 // queryLookups lists a lookups partition newest first; top 0 means all of it.
@@ -452,10 +437,7 @@ func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
 	resp, err := s.cases.CreateItem(ctx, azcosmos.NewPartitionKeyString(c.Tenant), item, nil)
 	s.charge(ctx, "case.create", resp.RequestCharge)
 	if err != nil {
-		if isStatus(err, 409) {
-			return fault.New(fault.Exists, "case %s already exists", c.ID)
-		}
-		return classify(err, "creating case "+c.ID)
+		return classify(err, "case "+c.ID)
 	}
 	c.Version, c.ETag = 1, string(resp.ETag)
 	return nil
@@ -500,10 +482,7 @@ func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Ca
 	if f.Tenant == "" {
 		return nil, fault.InvalidField("tenant", "is required: cases are listed one tenant at a time")
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > app.MaxListLimit {
-		limit = app.MaxListLimit
-	}
+	limit := f.MaxItems()
 	// The tenant filter repeats the partition key: free in Cosmos DB, and it
 	// keeps the query right on servers that do not scope it by the header.
 	q := `SELECT TOP @top * FROM c WHERE c.tenant = @tenant`
@@ -542,9 +521,6 @@ func (s *Store) createLookup(ctx context.Context, it lookupItem) error {
 	b, _ := json.Marshal(it)
 	resp, err := s.lookups.CreateItem(ctx, azcosmos.NewPartitionKeyString(it.PK), b, nil)
 	s.charge(ctx, "lookups.create", resp.RequestCharge)
-	if isStatus(err, 409) {
-		return fault.New(fault.Exists, "%s/%s exists", it.PK, it.ID)
-	}
 	return classify(err, "writing "+it.PK+"/"+it.ID)
 }
 

@@ -7,6 +7,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind says what a caller should do about an error.
@@ -46,6 +47,40 @@ var kindNames = map[Kind]string{
 }
 
 func (k Kind) String() string { return kindNames[k] }
+
+// ParseKind returns the kind String names name, for errors read back off the wire.
+func ParseKind(name string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == name {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+var kindStatus = map[Kind]int{
+	Invalid:      http.StatusBadRequest,
+	Unauthorized: http.StatusUnauthorized,
+	Forbidden:    http.StatusForbidden,
+	NotFound:     http.StatusNotFound,
+	Exists:       http.StatusConflict,
+	Conflict:     http.StatusConflict,
+	Stale:        http.StatusConflict,
+	TooLarge:     http.StatusRequestEntityTooLarge,
+	Unsupported:  http.StatusUnsupportedMediaType,
+	Transient:    http.StatusServiceUnavailable,
+	Permanent:    http.StatusInternalServerError,
+	Internal:     http.StatusInternalServerError,
+}
+
+// HTTPStatus is the status an HTTP answer carries for an error of kind k: the
+// one table every HTTP front of Vigil answers by.
+func (k Kind) HTTPStatus() int {
+	if s, ok := kindStatus[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is a classified error. Field names the offending input field, when there is one,
 // as a JSON path a client can act on ("reporter.email", "data.essentials.severity").

@@ -177,14 +177,7 @@ func New(o Options) (*Host, error) {
 
 	// One transport for every call to the worker: keep-alive connections are
 	// what keeps the worker hop cheap on the intake path.
-	h.transport = &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
+	h.transport = localbus.NewLoopbackTransport()
 	h.client = &http.Client{
 		Transport: h.transport,
 		// The host does follow redirects, but a handler redirecting an

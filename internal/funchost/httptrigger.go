@@ -120,7 +120,7 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 	md := metadataPool.Get().(*metadata)
 	defer metadataPool.Put(md)
 	eb := getEnvelope()
-	env := h.httpEnvelope(*eb, md, r, fn, params, body, hasBody, id)
+	env := h.httpEnvelope(*eb, md, r, fn, params, body, hasBody)
 
 	// A client hanging up does not cancel the function in Azure; shutdown does.
 	ctx, cancel := h.invocationContext(context.WithoutCancel(r.Context()))
@@ -152,7 +152,7 @@ var metadataPool = sync.Pool{New: func() any { return new(metadata) }}
 // is the request object of the host's GetRequestAsJObject; Metadata is the HTTP
 // extension's binding data (body properties, query values, route values,
 // Query, Headers) plus sys.
-func (h *Host) httpEnvelope(b []byte, md *metadata, r *http.Request, fn *function, params []param, body []byte, hasBody bool, id string) []byte {
+func (h *Host) httpEnvelope(b []byte, md *metadata, r *http.Request, fn *function, params []param, body []byte, hasBody bool) []byte {
 	md.reset()
 	query := parseQuery(r.URL.RawQuery)
 	headers := requestHeaders(r)

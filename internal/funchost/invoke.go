@@ -3,7 +3,6 @@ package funchost
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // HostVersion is what the local host reports in X-Azure-Functions-HostVersion
@@ -184,24 +185,8 @@ func (h *Host) logWorkerLines(ctx context.Context, fn *function, id string, line
 	}
 }
 
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-		j += 2
-	}
-	return string(b[:])
-}
+// newUUID is a random (version 4) UUID: invocation ids, as the host makes them.
+func newUUID() string { return uuid.NewString() }
 
 // invocationLog writes the one line per invocation.
 func (h *Host) invocationLog(ctx context.Context, fn *function, trigger string, id string, start time.Time, outcome string, err error) {

@@ -1,13 +1,13 @@
 package localbus
 
 import (
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 
 	"vigil/internal/bus"
 	"vigil/internal/fault"
@@ -276,21 +276,5 @@ func decodeProps(s sql.NullString) (map[string]string, error) {
 	return m, err
 }
 
-// newLockToken returns a random UUID (version 4), the shape of a Service Bus lock token.
-func newLockToken() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // never fails (crypto/rand panics rather than return an error)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
-}
+// newLockToken is a random (version 4) UUID, as Service Bus lock tokens are.
+func newLockToken() string { return uuid.NewString() }

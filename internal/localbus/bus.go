@@ -139,7 +139,6 @@ type DeadLetter struct {
 
 // Bus is an embedded Service Bus namespace backed by one SQLite file.
 type Bus struct {
-	path     string
 	now      func() time.Time
 	defaults EntityOptions
 	readOnly bool
@@ -174,7 +173,7 @@ func Open(path string, opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{
-		path:     path,
+
 		now:      opts.Now,
 		defaults: opts.Defaults.withDefaults(serviceBusDefaults),
 		lock:     lock,
@@ -209,7 +208,7 @@ func OpenReadOnly(path string) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{path: path, now: time.Now, readOnly: true, reads: reads, reg: newRegistry(), closed: make(chan struct{})}
+	b := &Bus{now: time.Now, readOnly: true, reads: reads, reg: newRegistry(), closed: make(chan struct{})}
 	return b, nil
 }
 
@@ -290,7 +289,7 @@ func (b *Bus) Send(ctx context.Context, entity string, msgs ...bus.Message) erro
 		return err
 	}
 	for i := range msgs {
-		if err := checkMessage(&msgs[i], fmt.Sprintf("messages[%d]", i)); err != nil {
+		if err := checkMessage(&msgs[i], i); err != nil {
 			return err
 		}
 	}
@@ -320,7 +319,7 @@ func (b *Bus) Schedule(ctx context.Context, entity string, at time.Time, msg bus
 	if at.IsZero() {
 		return 0, fault.InvalidField("at", "is required")
 	}
-	if err := checkMessage(&msg, "message"); err != nil {
+	if err := checkMessage(&msg, -1); err != nil {
 		return 0, err
 	}
 	var seq int64
@@ -495,19 +494,27 @@ func checkSendTarget(entity string) error {
 // checkMessage applies Service Bus's limits. An empty ID is refused rather
 // than replaced by a random one: duplicate detection is what makes Vigil's
 // retries safe, and a message without a stable ID would silently lose it.
-func checkMessage(m *bus.Message, field string) error {
+// index is the message's place in a Send, or -1 for Schedule's one message;
+// the field name is only built for an error, off the send path.
+func checkMessage(m *bus.Message, index int) error {
+	field := func() string {
+		if index < 0 {
+			return "message"
+		}
+		return fmt.Sprintf("messages[%d]", index)
+	}
 	switch {
 	case m.ID == "":
-		return fault.InvalidField(field+".id", "is required (it is the duplicate-detection key)")
+		return fault.InvalidField(field()+".id", "is required (it is the duplicate-detection key)")
 	case len(m.ID) > bus.MaxIDLength:
-		return fault.InvalidField(field+".id", "is longer than %d characters", bus.MaxIDLength)
+		return fault.InvalidField(field()+".id", "is longer than %d characters", bus.MaxIDLength)
 	}
 	size := len(m.Body) + len(m.ContentType) + len(m.Subject)
 	for k, v := range m.Properties {
 		size += len(k) + len(v)
 	}
 	if size > MaxMessageSize {
-		return &fault.Error{Kind: fault.TooLarge, Field: field, Message: fmt.Sprintf("is %d bytes, over the %d-byte limit", size, MaxMessageSize)}
+		return &fault.Error{Kind: fault.TooLarge, Field: field(), Message: fmt.Sprintf("is %d bytes, over the %d-byte limit", size, MaxMessageSize)}
 	}
 	return nil
 }

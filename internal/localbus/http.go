@@ -144,38 +144,12 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, v any) error {
 	return fault.Wrap(fault.Invalid, err, "malformed JSON request")
 }
 
-// statusOf maps an error's kind to the wire's status, in one place.
-func statusOf(err error) int {
-	switch fault.KindOf(err) {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Exists, fault.Conflict, fault.Stale:
-		return http.StatusConflict
-	case fault.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case fault.Unsupported:
-		return http.StatusUnsupportedMediaType
-	case fault.Transient:
-		return http.StatusServiceUnavailable
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func writeError(w http.ResponseWriter, err error) {
 	kind := fault.KindOf(err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		kind = fault.Transient
 	}
-	writeJSON(w, statusOf(err), errorBody{Error: wireError{Kind: kind.String(), Field: fault.FieldOf(err), Message: err.Error()}})
+	writeJSON(w, kind.HTTPStatus(), errorBody{Error: wireError{Kind: kind.String(), Field: fault.FieldOf(err), Message: err.Error()}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -192,20 +166,22 @@ type Client struct {
 	HTTP  *http.Client // nil: a shared client tuned for many concurrent senders on loopback
 }
 
-// loopbackClient keeps enough idle connections per host for Vigil's 16+
-// concurrent senders to reuse theirs instead of dialling per request, and
-// ignores proxy settings: the bus is always on this machine.
-var loopbackClient = &http.Client{
-	Timeout: 30 * time.Second,
-	Transport: &http.Transport{
+// NewLoopbackTransport is tuned for many concurrent callers of a process on
+// this machine: enough idle connections per host for Vigil's 16+ concurrent
+// senders to reuse theirs instead of dialling per request, no proxy, no
+// compression. The local host's calls to its worker use it too.
+func NewLoopbackTransport() *http.Transport {
+	return &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-	},
+	}
 }
+
+var loopbackClient = &http.Client{Timeout: 30 * time.Second, Transport: NewLoopbackTransport()}
 
 // Send mirrors Bus.Send.
 func (c *Client) Send(ctx context.Context, entity string, msgs ...bus.Message) error {
@@ -271,7 +247,7 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 func decodeError(path string, resp *http.Response) error {
 	var eb errorBody
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb)
-	kind, ok := kindNamed(eb.Error.Kind)
+	kind, ok := fault.ParseKind(eb.Error.Kind)
 	if !ok {
 		kind = kindOfStatus(resp.StatusCode)
 	}
@@ -280,18 +256,6 @@ func decodeError(path string, resp *http.Response) error {
 		msg = resp.Status
 	}
 	return &fault.Error{Kind: kind, Field: eb.Error.Field, Message: fmt.Sprintf("localbus: %s: %s", path, msg)}
-}
-
-func kindNamed(name string) (fault.Kind, bool) {
-	if name == "" {
-		return 0, false
-	}
-	for k := fault.Internal; k <= fault.Permanent; k++ {
-		if k.String() == name {
-			return k, true
-		}
-	}
-	return 0, false
 }
 
 func kindOfStatus(status int) fault.Kind {

@@ -140,7 +140,7 @@ func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*inc
 		}
 	}
 	q += ` ORDER BY created_at DESC LIMIT ?`
-	args = append(args, limit(f.Limit))
+	args = append(args, f.MaxItems())
 	return getMany[incident.Incident](ctx, s.read, q, args...)
 }
 
@@ -201,7 +201,7 @@ func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Ca
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	q += ` ORDER BY created_at DESC LIMIT ?`
-	args = append(args, limit(f.Limit))
+	args = append(args, f.MaxItems())
 	return getMany[incident.Case](ctx, s.read, q, args...)
 }
 
@@ -300,10 +300,3 @@ func classifyInsert(err error, what, uniqueMsg string) error {
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
-
-func limit(n int) int {
-	if n <= 0 || n > app.MaxListLimit {
-		return app.MaxListLimit
-	}
-	return n
-}
