@@ -18,7 +18,15 @@ type Notification struct {
 	Subject    string    `json:"subject"`
 	Text       string    `json:"text"`
 	Link       string    `json:"link,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
+	// AckURL is the signed, expiring link that acknowledges the incident as this
+	// person; set on pages, empty on plain notifications.
+	AckURL string `json:"ackUrl,omitempty"`
+	// Person is the catalog id of the person paged, when the page came from on-call.
+	Person string `json:"person,omitempty"`
+	// Round and Step place a page in its escalation policy (both from 1).
+	Round     int       `json:"round,omitempty"`
+	Step      int       `json:"step,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // Notification events.
@@ -27,8 +35,17 @@ const (
 	NotifyCaseReceived   = "case-received"
 )
 
-// Channels a contact can be reached on.
+// Channels a contact can be reached on. For email and sms the address is the
+// mailbox or the E.164 number; for teams, slack and webhook it is the name of the
+// app setting that holds the webhook URL (a Key Vault reference in Azure), so no
+// secret travels in a message or a log line.
 const (
-	ChannelEmail = "email"
-	ChannelSMS   = "sms"
+	ChannelEmail   = "email"
+	ChannelSMS     = "sms"
+	ChannelTeams   = "teams"
+	ChannelSlack   = "slack"
+	ChannelWebhook = "webhook"
 )
+
+// Channels lists every channel, in the order a person's contacts are tried.
+var Channels = []string{ChannelTeams, ChannelSlack, ChannelSMS, ChannelEmail, ChannelWebhook}
