@@ -6,18 +6,18 @@ import "time"
 // case. Key makes it idempotent end to end: the queue drops a duplicate send and every
 // channel records or delivers a key at most once.
 type Notification struct {
-	Key        string    `json:"key"`
-	Event      string    `json:"event"`
-	IncidentID string    `json:"incidentId,omitempty"`
-	CaseID     string    `json:"caseId,omitempty"`
-	Severity   Severity  `json:"severity"`
-	Urgency    Urgency   `json:"urgency,omitempty"`
-	To         string    `json:"to"`
-	Channel    string    `json:"channel"`
-	Address    string    `json:"address"`
-	Subject    string    `json:"subject"`
-	Text       string    `json:"text"`
-	Link       string    `json:"link,omitempty"`
+	Key        string   `json:"key"`
+	Event      string   `json:"event"`
+	IncidentID string   `json:"incidentId,omitempty"`
+	CaseID     string   `json:"caseId,omitempty"`
+	Severity   Severity `json:"severity"`
+	Urgency    Urgency  `json:"urgency,omitempty"`
+	To         string   `json:"to"`
+	Channel    string   `json:"channel"`
+	Address    string   `json:"address"`
+	Subject    string   `json:"subject"`
+	Text       string   `json:"text"`
+	Link       string   `json:"link,omitempty"`
 	// AckURL is the signed, expiring link that acknowledges the incident as this
 	// person; set on pages, empty on plain notifications.
 	AckURL string `json:"ackUrl,omitempty"`
