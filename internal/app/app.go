@@ -16,6 +16,7 @@ import (
 	"vigil/internal/bus"
 	"vigil/internal/catalog"
 	"vigil/internal/incident"
+	"vigil/internal/oncall"
 	"vigil/internal/signedlink"
 )
 
@@ -66,6 +67,17 @@ type Store interface {
 	UpdateIncident(ctx context.Context, inc *incident.Incident) error
 	ListIncidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error)
 
+	// ListDueEscalations returns the ids of triggered incidents whose next
+	// escalation step was due at or before `before`, most overdue first. It reads
+	// an index (never every incident): the sweep runs every minute.
+	ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error)
+
+	// CreateOverride stores an on-call override; fault.Exists if the id is taken.
+	CreateOverride(ctx context.Context, o *oncall.Override) error
+	// ListOverrides returns the overrides ending after t (current and future),
+	// soonest ending first, at most MaxOverrides.
+	ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error)
+
 	CreateCase(ctx context.Context, c *incident.Case) error
 	GetCase(ctx context.Context, id string) (*incident.Case, error)
 	UpdateCase(ctx context.Context, c *incident.Case) error
@@ -88,6 +100,12 @@ type CaseFilter struct {
 
 // MaxListLimit bounds every list query.
 const MaxListLimit = 200
+
+// MaxOverrides bounds the overrides in force or planned at once.
+const MaxOverrides = 500
+
+// Bounded returns limit clamped to 1..MaxListLimit (MaxListLimit when unset).
+func Bounded(limit int) int { return bounded(limit) }
 
 func bounded(limit int) int {
 	if limit <= 0 || limit > MaxListLimit {

@@ -35,10 +35,18 @@ type Catalog struct {
 	Severity   SeverityPolicy `yaml:"severity"`
 	Sources    Sources        `yaml:"sources"`
 
+	// On call: who can be paged, their rotations, and how incidents escalate.
+	People     []Person           `yaml:"people"`
+	Rotations  []Rotation         `yaml:"rotations"`
+	Policies   []EscalationPolicy `yaml:"escalationPolicies"`
+	Escalation Escalation         `yaml:"escalation"`
+
 	expectations map[incident.Severity]incident.Expectations
 	byComponent  map[string]*Component
 	byTenant     map[string]*Tenant
 	allTenants   []string
+	byPerson     map[string]*Person
+	byPrincipal  map[string]*Person
 }
 
 // Tenant is one of the vendor's customers.
@@ -53,6 +61,12 @@ type Team struct {
 	ID       string    `yaml:"id"`
 	Name     string    `yaml:"name"`
 	Contacts []Contact `yaml:"contacts"`
+	// Members are people ids: a step targeting the team pages them all.
+	Members []string `yaml:"members"`
+	// EscalationPolicy pages for incidents on the team's components.
+	EscalationPolicy string `yaml:"escalationPolicy"`
+	// BusinessHours, when set, hold low-urgency pages until they begin.
+	BusinessHours *BusinessHours `yaml:"businessHours"`
 }
 
 // Contact is a person worth knowing about for a team or component.
@@ -215,8 +229,9 @@ func Parse(name string, data []byte) (*Catalog, error) {
 }
 
 var (
-	idPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	settingPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	phonePattern   = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 )
 
 type validator struct {
@@ -295,6 +310,7 @@ func (v *validator) check(c *Catalog) {
 			}
 		}
 	}
+	v.checkOnCall(c, teams, components)
 	for name, e := range c.Severity.Expectations {
 		p := []any{"severity", "expectations", name}
 		if _, err := incident.ParseSeverity(name); err != nil {

@@ -17,6 +17,7 @@ func (c *Catalog) index() {
 		c.byTenant[c.Tenants[i].ID] = &c.Tenants[i]
 		c.allTenants = append(c.allTenants, c.Tenants[i].ID)
 	}
+	c.indexOnCall()
 	c.expectations = incident.DefaultExpectations()
 	for name, o := range c.Severity.Expectations {
 		sev, _ := incident.ParseSeverity(name) // validated in Parse

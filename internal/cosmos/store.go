@@ -23,6 +23,7 @@ import (
 	"vigil/internal/app"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/oncall"
 )
 
 // Container names. Terraform creates exactly these, with these partition keys.
@@ -171,6 +172,28 @@ type lookupItem struct {
 	Tenant     string `json:"tenant,omitempty"`
 	CreatedAt  int64  `json:"createdAt,omitempty"`
 	LockedAt   int64  `json:"lockedAt,omitempty"` // when a dedup lock was taken, by the store's clock
+	// DueAt (Unix nanoseconds) on an open incident's lock is when its next
+	// escalation step is due, 0 when none: the sweep's index. It is written
+	// before the incident, so it is never later than the incident's own due
+	// time for long; the sweep re-reads the incident before acting.
+	DueAt int64 `json:"dueAt,omitempty"`
+}
+
+// overrideItem is an on-call override in the lookups container (pk "overrides").
+type overrideItem struct {
+	ID    string          `json:"id"`
+	PK    string          `json:"pk"`
+	EndAt int64           `json:"endAt"`
+	Doc   json.RawMessage `json:"doc"`
+}
+
+const pkOverrides = "overrides"
+
+func dueNanos(inc *incident.Incident) int64 {
+	if e := inc.Escalation; e != nil && inc.State == incident.Triggered && !e.Done && !e.DueAt.IsZero() {
+		return e.DueAt.UnixNano()
+	}
+	return 0
 }
 
 // dedupLockID names the lock an open incident holds on its dedup key. Hashed:
@@ -276,7 +299,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 // its holder is gone, closed, or moved to another key. It reports Conflict
 // when another open incident holds the key.
 func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool, _ *lookupItem, _ error) {
-	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano()}
+	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: dueNanos(inc)}
 	for range 3 {
 		held, etag, err := s.readLookup(ctx, pkOpen, want.ID)
 		if fault.Is(err, fault.NotFound) {
@@ -295,6 +318,12 @@ func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool
 			if held.CreatedAt != want.CreatedAt {
 				// Same incident, re-created after a creation that died half-way.
 				return false, held, s.replaceLookup(ctx, want, etag)
+			}
+			if held.DueAt != want.DueAt {
+				// The escalation timer moved: keep the sweep's index in step.
+				moved := *held
+				moved.DueAt = want.DueAt
+				return false, held, s.replaceLookup(ctx, moved, etag)
 			}
 			return false, held, nil
 		}
@@ -409,6 +438,66 @@ func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupI
 				return nil, fault.Wrap(fault.Internal, err, "decoding lookup entry in %s", pk)
 			}
 			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// ListDueEscalations queries the one "open" partition of lookups on its dueAt:
+// a single-partition, index-served query however many incidents are open.
+func (s *Store) ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	q := `SELECT TOP @top c.incidentId FROM c WHERE c.pk = @pk AND c.dueAt > 0 AND c.dueAt <= @before ORDER BY c.dueAt`
+	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOpen}, {Name: "@before", Value: before.UnixNano()}, {Name: "@top", Value: app.Bounded(limit)}}
+	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pkOpen), &azcosmos.QueryOptions{QueryParameters: params})
+	var ids []string
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "listing due escalations")
+		}
+		s.charge(ctx, "lookups.query-due", page.RequestCharge)
+		for _, raw := range page.Items {
+			var it lookupItem
+			if err := json.Unmarshal(raw, &it); err != nil {
+				return nil, fault.Wrap(fault.Internal, err, "decoding due escalation")
+			}
+			ids = append(ids, it.IncidentID)
+		}
+	}
+	return ids, nil
+}
+
+// --- overrides
+
+func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
+	doc, err := json.Marshal(o)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding override")
+	}
+	b, _ := json.Marshal(overrideItem{ID: o.ID, PK: pkOverrides, EndAt: o.End.UnixNano(), Doc: doc})
+	resp, err := s.lookups.CreateItem(ctx, azcosmos.NewPartitionKeyString(pkOverrides), b, nil)
+	s.charge(ctx, "overrides.create", resp.RequestCharge)
+	return classify(err, "override "+o.ID)
+}
+
+func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error) {
+	q := `SELECT TOP @top * FROM c WHERE c.pk = @pk AND c.endAt > @after ORDER BY c.endAt`
+	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOverrides}, {Name: "@after", Value: endsAfter.UnixNano()}, {Name: "@top", Value: app.MaxOverrides}}
+	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pkOverrides), &azcosmos.QueryOptions{QueryParameters: params})
+	var out []oncall.Override
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "listing overrides")
+		}
+		s.charge(ctx, "overrides.query", page.RequestCharge)
+		for _, raw := range page.Items {
+			var it overrideItem
+			var o oncall.Override
+			if err := json.Unmarshal(raw, &it); err != nil || json.Unmarshal(it.Doc, &o) != nil {
+				return nil, fault.New(fault.Internal, "decoding an override")
+			}
+			out = append(out, o)
 		}
 	}
 	return out, nil

@@ -101,29 +101,37 @@ const (
 
 // Incident is something wrong that people are working on.
 type Incident struct {
-	ID              string            `json:"id"`
-	Title           string            `json:"title"`
-	Description     string            `json:"description,omitempty"`
-	State           State             `json:"state"`
-	Severity        Severity          `json:"severity"`
-	SeverityReasons []string          `json:"severityReasons,omitempty"`
-	DedupKey        string            `json:"dedupKey"`
-	Source          string            `json:"source"`
-	Components      []string          `json:"components,omitempty"`
-	Tenants         []string          `json:"tenants,omitempty"`
-	Roles           Roles             `json:"roles"`
-	Alerts          []AlertRef        `json:"alerts,omitempty"`
-	AlertCount      int               `json:"alertCount"`
-	Cases           []string          `json:"cases,omitempty"`
-	VendorRefs      []VendorRef       `json:"vendorRefs,omitempty"`
-	Links           []Link            `json:"links,omitempty"`
-	Facts           map[string]string `json:"facts,omitempty"`
-	CreatedAt       time.Time         `json:"createdAt"`
-	UpdatedAt       time.Time         `json:"updatedAt"`
-	AcknowledgedAt  time.Time         `json:"acknowledgedAt,omitzero"`
-	MitigatedAt     time.Time         `json:"mitigatedAt,omitzero"`
-	ResolvedAt      time.Time         `json:"resolvedAt,omitzero"`
-	Timeline        []Event           `json:"timeline"`
+	ID              string   `json:"id"`
+	Title           string   `json:"title"`
+	Description     string   `json:"description,omitempty"`
+	State           State    `json:"state"`
+	Severity        Severity `json:"severity"`
+	SeverityReasons []string `json:"severityReasons,omitempty"`
+	DedupKey        string   `json:"dedupKey"`
+	Source          string   `json:"source"`
+	Components      []string `json:"components,omitempty"`
+	Tenants         []string `json:"tenants,omitempty"`
+	Roles           Roles    `json:"roles"`
+	// Escalation is where the incident is in its escalation policy; nil when no
+	// policy serves it.
+	Escalation *Escalation `json:"escalation,omitempty"`
+	// Pages lists who was paged, most recent last (bounded).
+	Pages []Page `json:"pages,omitempty"`
+	// Assignees are the people paged to respond; Responders were added by hand.
+	Assignees      []string          `json:"assignees,omitempty"`
+	Responders     []string          `json:"responders,omitempty"`
+	Alerts         []AlertRef        `json:"alerts,omitempty"`
+	AlertCount     int               `json:"alertCount"`
+	Cases          []string          `json:"cases,omitempty"`
+	VendorRefs     []VendorRef       `json:"vendorRefs,omitempty"`
+	Links          []Link            `json:"links,omitempty"`
+	Facts          map[string]string `json:"facts,omitempty"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
+	AcknowledgedAt time.Time         `json:"acknowledgedAt,omitzero"`
+	MitigatedAt    time.Time         `json:"mitigatedAt,omitzero"`
+	ResolvedAt     time.Time         `json:"resolvedAt,omitzero"`
+	Timeline       []Event           `json:"timeline"`
 	// Applied remembers the most recent intake message ids folded in, so that a
 	// redelivered message changes nothing.
 	Applied []string `json:"applied,omitempty"`

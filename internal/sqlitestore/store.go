@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -17,6 +18,7 @@ import (
 	"vigil/internal/app"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/oncall"
 )
 
 // Store is the SQLite implementation of app.Store.
@@ -45,6 +47,12 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_dedup ON incidents(dedup_key) WHERE open = 1;
 CREATE INDEX IF NOT EXISTS incidents_state_created ON incidents(state, created_at DESC);
 CREATE INDEX IF NOT EXISTS incidents_created ON incidents(created_at DESC);
+CREATE TABLE IF NOT EXISTS overrides (
+	id      TEXT PRIMARY KEY,
+	ends_at INTEGER NOT NULL,
+	doc     BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS overrides_ends ON overrides(ends_at);
 CREATE TABLE IF NOT EXISTS cases (
 	id         TEXT PRIMARY KEY,
 	tenant     TEXT NOT NULL,
@@ -69,6 +77,10 @@ func Open(path string) (*Store, error) {
 	if _, err := w.Exec(schema + outboxSchema); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("creating store schema in %s: %w", path, err)
+	}
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("upgrading store schema in %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&mode=ro")
 	if err != nil {
@@ -96,7 +108,7 @@ func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) erro
 		return err
 	}
 	_, err = s.write.exec(ctx, stmtInsertIncident,
-		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), doc)
+		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), dueAt(inc), doc)
 	if err != nil {
 		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
 	}
@@ -119,7 +131,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 		return err
 	}
 	n, err := s.write.exec(ctx, stmtUpdateIncident,
-		inc.DedupKey, string(inc.State), inc.State.Open(), next, doc, inc.ID, inc.Version)
+		inc.DedupKey, string(inc.State), inc.State.Open(), dueAt(inc), next, doc, inc.ID, inc.Version)
 	if err != nil {
 		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
 	}
@@ -142,6 +154,72 @@ func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*inc
 	q += ` ORDER BY created_at DESC LIMIT ?`
 	args = append(args, f.MaxItems())
 	return getMany[incident.Incident](ctx, s.read, q, args...)
+}
+
+// dueAt is the indexed escalation due time: NULL unless an open, triggered
+// incident waits for its next escalation step.
+func dueAt(inc *incident.Incident) any {
+	if e := inc.Escalation; e != nil && inc.State == incident.Triggered && !e.Done && !e.DueAt.IsZero() {
+		return e.DueAt.UnixNano()
+	}
+	return nil
+}
+
+// migrate brings a store made by an earlier version up to this one's schema.
+func migrate(db *sql.DB) error {
+	var has int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'due_at'`).Scan(&has); err != nil {
+		return err
+	}
+	if has == 0 {
+		if _, err := db.Exec(`ALTER TABLE incidents ADD COLUMN due_at INTEGER`); err != nil {
+			return err
+		}
+	}
+	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS incidents_due ON incidents(due_at) WHERE due_at IS NOT NULL`)
+	return err
+}
+
+func (s *Store) ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM incidents WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?`,
+		before.UnixNano(), app.Bounded(limit))
+	if err != nil {
+		return nil, fault.Wrap(fault.Transient, err, "listing due escalations")
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fault.Wrap(fault.Transient, err, "listing due escalations")
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
+	doc, err := json.Marshal(o)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding override")
+	}
+	if _, err := s.write.exec(ctx, stmtInsertOverride, o.ID, o.End.UnixNano(), doc); err != nil {
+		return classifyInsert(err, "override "+o.ID, "")
+	}
+	return nil
+}
+
+func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error) {
+	items, err := getMany[oncall.Override](ctx, s.read, `SELECT doc, 0 FROM overrides WHERE ends_at > ? ORDER BY ends_at LIMIT ?`,
+		endsAfter.UnixNano(), app.MaxOverrides)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]oncall.Override, len(items))
+	for i, o := range items {
+		out[i] = *o
+	}
+	return out, nil
 }
 
 func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {

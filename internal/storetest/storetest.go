@@ -14,6 +14,7 @@ import (
 	"vigil/internal/app"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/oncall"
 )
 
 // Run runs the whole contract against stores made by open; each call to open must
@@ -32,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"CasesStayInTheirTenant", testCasesByTenant},
 		{"ConcurrentWritersLoseNothing", testConcurrentWriters},
 		{"ConcurrentCreatesRaceOnDedupKeys", testConcurrentCreates},
+		{"DueEscalationsFollowTheIncident", testDueEscalations},
+		{"Overrides", testOverrides},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -308,4 +311,66 @@ func caseIDs(cs []*incident.Case) []string {
 		out[i] = c.ID
 	}
 	return out
+}
+
+func testDueEscalations(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	due := func(id string, at time.Time) *incident.Incident {
+		inc := newIncident(id, "dk-"+id, t0)
+		inc.StartEscalation("p", at, "", t0)
+		require.NoError(t, s.CreateIncident(ctx, inc))
+		return inc
+	}
+	a := due("INC-A", t0.Add(time.Minute))
+	b := due("INC-B", t0.Add(3*time.Minute))
+	c := due("INC-C", t0.Add(2*time.Minute))
+	none := newIncident("INC-N", "dk-n", t0) // no escalation policy
+	require.NoError(t, s.CreateIncident(ctx, none))
+
+	list := func(before time.Time) []string {
+		got, err := s.ListDueEscalations(ctx, before, 100)
+		require.NoError(t, err)
+		return got
+	}
+	require.Empty(t, list(t0))
+	require.Equal(t, []string{"INC-A", "INC-C"}, list(t0.Add(2*time.Minute)), "most overdue first, inclusive")
+	require.Equal(t, []string{"INC-A", "INC-C", "INC-B"}, list(t0.Add(time.Hour)))
+	got, err := s.ListDueEscalations(ctx, t0.Add(time.Hour), 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-A"}, got, "limit")
+
+	// Acknowledging takes A off the list; moving B's timer later moves it.
+	require.NoError(t, a.Acknowledge("user:ann", "", "", t0.Add(30*time.Second)))
+	require.NoError(t, s.UpdateIncident(ctx, a))
+	b.Escalation.DueAt = t0.Add(10 * time.Minute)
+	require.NoError(t, s.UpdateIncident(ctx, b))
+	require.Equal(t, []string{"INC-C"}, list(t0.Add(5*time.Minute)))
+
+	// Resolving takes C off; un-acknowledging A puts it back (due now).
+	require.NoError(t, c.Move(incident.Resolved, "user:ann", "fixed", t0.Add(time.Minute)))
+	require.NoError(t, s.UpdateIncident(ctx, c))
+	require.NoError(t, a.Unacknowledge("user:ann", "handing back", t0.Add(4*time.Minute)))
+	require.NoError(t, s.UpdateIncident(ctx, a))
+	require.Equal(t, []string{"INC-A"}, list(t0.Add(5*time.Minute)))
+}
+
+func testOverrides(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	mk := func(id string, start, end time.Time) *oncall.Override {
+		return &oncall.Override{ID: id, Rotation: "primary", Person: "ann", Start: start, End: end, By: "user:bob", Reason: "swap", CreatedAt: t0}
+	}
+	require.NoError(t, s.CreateOverride(ctx, mk("OV-1", t0, t0.Add(2*time.Hour))))
+	require.NoError(t, s.CreateOverride(ctx, mk("OV-2", t0.Add(time.Hour), t0.Add(3*time.Hour))))
+	require.NoError(t, s.CreateOverride(ctx, mk("OV-OLD", t0.Add(-3*time.Hour), t0.Add(-time.Hour))))
+	err := s.CreateOverride(ctx, mk("OV-1", t0, t0.Add(time.Hour)))
+	require.True(t, fault.Is(err, fault.Exists), "got %v", err)
+
+	got, err := s.ListOverrides(ctx, t0)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "OV-1", got[0].ID, "soonest ending first")
+	require.Equal(t, "OV-2", got[1].ID)
+	require.True(t, got[1].Start.Equal(t0.Add(time.Hour)))
+	require.Equal(t, "ann", got[0].Person)
+	require.Equal(t, incident.Actor("user:bob"), got[0].By)
 }
