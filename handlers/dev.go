@@ -51,7 +51,7 @@ th{background:#f4f4f4}.sev1,.sev2{color:#b00020;font-weight:600}small{color:#666
 <table><thead><tr><th>When (UTC)</th><th>To</th><th>Channel</th><th>Severity</th><th>Subject</th><th>Text</th></tr></thead><tbody>
 {{range .}}<tr><td>{{.CreatedAt.Format "2006-01-02 15:04:05"}}</td><td>{{.To}}<br><small>{{.Address}}</small></td><td>{{.Channel}}</td>
 <td class="{{.Severity}}">{{.Severity}}{{if .Urgency}}<br><small>{{.Urgency}} urgency</small>{{end}}</td>
-<td>{{.Subject}}</td><td>{{.Text}}{{if .Link}}<br><small><a href="{{.Link}}">{{.Link}}</a></small>{{end}}</td></tr>
+<td>{{.Subject}}</td><td>{{.Text}}{{if .Link}}<br><small><a href="{{.Link}}">{{.Link}}</a></small>{{end}}{{if .AckURL}}<br><a href="{{.AckURL}}">Acknowledge</a>{{end}}</td></tr>
 {{else}}<tr><td colspan="6">Nothing sent yet.</td></tr>{{end}}
 </tbody></table></body></html>
 `))

@@ -478,28 +478,40 @@ func TestFunctionFoldersMatchTheServer(t *testing.T) {
 	require.ElementsMatch(t, h.srv.FunctionNames(), folders)
 }
 
-func TestNewIncidentNotifiesComponentOwnersOnce(t *testing.T) {
+func TestNewIncidentPagesWhoIsOnCallOnce(t *testing.T) {
 	h := newHarness(t)
 	h.invoke("GenericAlert", fixture(t, "generic-alert.json"))
 	h.deliverIntake(2)
-	require.Equal(t, 1, h.depth(app.QueueNotify), "public-api's owner team has one contact; the redelivery sent no second page")
-	require.Equal(t, 1, h.deliver("Notify", app.QueueNotify, 2))
+	// public-api is owned by platform, whose policy pages the platform-primary
+	// rotation first. On Friday 2026-11-06 10:15 UTC that is week 43 since the
+	// rotation began on 2026-01-05: amara, ben, chloe → ben. A Sev1 is high
+	// urgency: every channel he has (email and SMS), once despite the redelivery.
+	require.Equal(t, 2, h.depth(app.QueueNotify))
+	require.Equal(t, 1, h.depth(app.QueueEscalations), "step 2's timer is scheduled")
+	require.Equal(t, 2, h.deliver("Notify", app.QueueNotify, 2))
 
 	sent, err := h.store.Outbox(context.Background(), 10)
 	require.NoError(t, err)
-	require.Len(t, sent, 1, "delivered twice, recorded once")
-	n := sent[0]
-	require.Equal(t, "Priya Raman", n.To)
-	require.Equal(t, "email", n.Channel)
-	require.Equal(t, incident.NotifyIncidentOpened, n.Event)
-	require.Equal(t, "[SEV1] p99 latency above 2s on payroll API", n.Subject)
-	require.True(t, strings.HasPrefix(n.Link, "https://vigil.fabrikam.example/api/incidents/INC-"), n.Link)
+	require.Len(t, sent, 2, "delivered twice, recorded once")
+	var channels []string
+	for _, n := range sent {
+		channels = append(channels, n.Channel)
+		require.Equal(t, "Ben Walsh", n.To)
+		require.Equal(t, "ben", n.Person)
+		require.Equal(t, incident.NotifyPage, n.Event)
+		require.Equal(t, 1, n.Step)
+		require.Equal(t, "[SEV1] p99 latency above 2s on payroll API", n.Subject)
+		require.True(t, strings.HasPrefix(n.Link, "https://vigil.fabrikam.example/api/incidents/INC-"), n.Link)
+		require.True(t, strings.HasPrefix(n.AckURL, "https://vigil.fabrikam.example/api/ack/INC-"), n.AckURL)
+	}
+	require.ElementsMatch(t, []string{"email", "sms"}, channels)
 
 	rec := httptest.NewRecorder()
 	DevPages(h.store).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dev/outbox", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
-	require.Contains(t, rec.Body.String(), "Priya Raman")
+	require.Contains(t, rec.Body.String(), "Ben Walsh")
 	require.Contains(t, rec.Body.String(), "[SEV1] p99 latency above 2s on payroll API")
+	require.Contains(t, rec.Body.String(), ">Acknowledge</a>")
 }
 
 func TestNewCaseNotifiesFirstLineSupport(t *testing.T) {
@@ -519,8 +531,8 @@ func TestNotificationWithoutChannelIsParked(t *testing.T) {
 	h.srv.App.Notifier = nil
 	h.invoke("GenericAlert", fixture(t, "generic-alert.json"))
 	h.deliverIntake(1)
-	h.deliver("Notify", app.QueueNotify, 1)
-	require.Equal(t, 1, h.depth(app.QueuePoison), "a page that cannot go out is visible, not dropped")
+	require.Equal(t, 2, h.deliver("Notify", app.QueueNotify, 1))
+	require.Equal(t, 2, h.depth(app.QueuePoison), "a page that cannot go out is visible, not dropped")
 }
 
 func TestServiceHealthIssueResolvesWhenItsStageSaysSo(t *testing.T) {

@@ -31,10 +31,10 @@ func TestEveryBoundQueueIsDeclared(t *testing.T) {
 func TestUndeclaredQueueIsRefusedByName(t *testing.T) {
 	err := entitiesDeclared([]funchost.Function{
 		{Name: "ProcessIntake", Entity: "intake"},
-		{Name: "EscalateIncident", Entity: "escalations", Outputs: []string{"notify", "pages"}},
+		{Name: "PublishStatus", Entity: "status-updates", Outputs: []string{"notify", "pages"}},
 	})
 	require.Error(t, err)
-	require.Contains(t, err.Error(), `function EscalateIncident binds to Service Bus entity "escalations"`)
-	require.Contains(t, err.Error(), `function EscalateIncident binds to Service Bus entity "pages"`)
+	require.Contains(t, err.Error(), `function PublishStatus binds to Service Bus entity "status-updates"`)
+	require.Contains(t, err.Error(), `function PublishStatus binds to Service Bus entity "pages"`)
 	require.NotContains(t, err.Error(), "ProcessIntake")
 }

@@ -22,9 +22,10 @@ import (
 
 // Queue names. Terraform creates exactly these (a test checks it).
 const (
-	QueueIntake = "intake"
-	QueueNotify = "notify"
-	QueuePoison = "poison"
+	QueueIntake      = "intake"
+	QueueNotify      = "notify"
+	QueueEscalations = "escalations"
+	QueuePoison      = "poison"
 )
 
 // Entity is a Service Bus queue the app uses, with the settings it depends on.
@@ -50,6 +51,9 @@ var Entities = []Entity{
 	{Name: QueueIntake, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 	// Notifications are keyed per (incident, step, person, channel).
 	{Name: QueueNotify, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
+	// Escalation timers are scheduled messages keyed per (incident, cycle,
+	// position); the handler re-checks the incident, so a redelivery is harmless.
+	{Name: QueueEscalations, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 	// Parked messages wait for an operator; nothing triggers on them.
 	{Name: QueuePoison, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 }

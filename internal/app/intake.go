@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 
@@ -157,14 +158,18 @@ func (s *Service) processAlert(ctx context.Context, key string, a incident.Alert
 			if err != nil {
 				return fault.Wrap(fault.Permanent, err, "opening incident")
 			}
+			if _, _, err := s.planOpening(ctx, inc, now); err != nil {
+				return err
+			}
 			err = s.Store.CreateIncident(ctx, inc)
 			switch {
 			case err == nil:
 				s.Log.InfoContext(ctx, "incident opened", "incident", inc.ID, "severity", inc.Severity.String(), "dedupKey", a.DedupKey)
 				return s.notifyOpened(ctx, inc, now)
 			case fault.Is(err, fault.Exists):
-				// Our own earlier attempt created it and may have died before notifying.
-				return s.notifyOpened(ctx, inc, now)
+				// Our own earlier attempt created it and may have died before
+				// paging: finish from what it stored.
+				return s.notifyOpenedAgain(ctx, inc.ID, now)
 			case fault.Is(err, fault.Conflict):
 				continue // another message opened one for this key first: fold into it
 			default:
@@ -211,7 +216,7 @@ func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now ti
 	if err != nil {
 		return err
 	}
-	if err := s.send(ctx, paging.ForNewCase(s.Catalog, c, s.PublicURL+"/api/cases/"+url.PathEscape(c.ID), now)); err != nil {
+	if err := s.notifyCase(ctx, c, now); err != nil {
 		return err
 	}
 	// Severe enough to skip the queue: open an incident and link the case to it.
@@ -220,19 +225,90 @@ func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now ti
 		return nil
 	}
 	inc := incident.NewFromCase(incID, c, t, now)
-	if err := s.Store.CreateIncident(ctx, inc); err != nil && !fault.Is(err, fault.Exists) {
+	if _, _, err := s.planOpening(ctx, inc, now); err != nil {
 		return err
 	}
-	if err := s.notifyOpened(ctx, inc, now); err != nil {
+	err = s.Store.CreateIncident(ctx, inc)
+	switch {
+	case err == nil:
+		err = s.notifyOpened(ctx, inc, now)
+	case fault.Is(err, fault.Exists):
+		err = s.notifyOpenedAgain(ctx, incID, now)
+	}
+	if err != nil {
 		return err
 	}
 	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, joinReasons(c.SeverityReasons))
 	return s.mutateCase(ctx, c, func(c *incident.Case) bool { return c.Escalate(incID, incident.System, why, now) })
 }
 
-// notifyOpened queues the notifications an incident's opening sends.
+// notifyOpened queues what an incident's opening sends: the pages of its first
+// escalation step and its first timer or, where no escalation policy serves it,
+// a notification to the contacts of the components it affects.
 func (s *Service) notifyOpened(ctx context.Context, inc *incident.Incident, now time.Time) error {
+	if inc.Escalation != nil {
+		return s.finish(ctx, inc, recentPages(inc, 1, 1, math.MaxInt, now), now)
+	}
 	return s.send(ctx, paging.ForNewIncident(s.Catalog, inc, s.PublicURL+"/api/incidents/"+url.PathEscape(inc.ID), now))
+}
+
+// notifyOpenedAgain finishes the opening of a stored incident after a redelivery.
+func (s *Service) notifyOpenedAgain(ctx context.Context, id string, now time.Time) error {
+	inc, err := s.Store.GetIncident(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.notifyOpened(ctx, inc, now)
+}
+
+// notifyCase tells first-line support about a new case: the support rotation's
+// on-call person when the first-line team has an escalation policy (a low-urgency
+// case outside business hours is held until they begin), else the team's contacts.
+func (s *Service) notifyCase(ctx context.Context, c *incident.Case, now time.Time) error {
+	link := s.PublicURL + "/api/cases/" + url.PathEscape(c.ID)
+	pol, ok := s.Catalog.TriagePolicy()
+	if !ok {
+		return s.send(ctx, paging.ForNewCase(s.Catalog, c, link, now))
+	}
+	at := now
+	if s.Catalog.Expectations(c.Severity).Urgency == incident.UrgencyLow {
+		if bh, ok := s.Catalog.BusinessHoursFor(pol); ok {
+			at = bh.NextOpen(now)
+		}
+	}
+	sched, err := s.schedule(ctx, pol, at)
+	if err != nil {
+		return err
+	}
+	f := sched.Fire(pol, 1, 1, at)
+	var ns []incident.Notification
+	for _, p := range f.Pages {
+		ns = append(ns, paging.ForCasePage(s.Catalog, c, p.Person, link, now)...)
+	}
+	if len(ns) == 0 {
+		return s.send(ctx, paging.ForNewCase(s.Catalog, c, link, now))
+	}
+	if !at.After(now) {
+		return s.send(ctx, ns)
+	}
+	for _, n := range ns {
+		if err := s.scheduleNotification(ctx, n, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scheduleNotification queues one notification for delivery at a later time.
+func (s *Service) scheduleNotification(ctx context.Context, n incident.Notification, at time.Time) error {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding notification")
+	}
+	if _, err := s.Queue.Schedule(ctx, QueueNotify, at, bus.Message{ID: n.Key, Body: body, ContentType: "application/json", Subject: n.Event}); err != nil {
+		return fault.Wrap(fault.Transient, err, "scheduling notification")
+	}
+	return nil
 }
 
 // send queues notifications, each keyed so that a resend is dropped as a duplicate.
@@ -269,7 +345,7 @@ func (s *Service) DeliverNotification(ctx context.Context, body []byte) error {
 	return s.Notifier.Deliver(ctx, n)
 }
 
-// mutateCase applies change and writes the case, re-reading and re-applying on a lost race.
+// mutateCase applies change and writes c, re-reading it and re-applying on a lost race.
 func (s *Service) mutateCase(ctx context.Context, c *incident.Case, change func(*incident.Case) bool) error {
 	for range maxStaleRetries {
 		if !change(c) {
@@ -279,9 +355,11 @@ func (s *Service) mutateCase(ctx context.Context, c *incident.Case, change func(
 		if !fault.Is(err, fault.Stale) {
 			return err
 		}
-		if c, err = s.Store.GetCase(ctx, c.ID); err != nil {
+		fresh, err := s.Store.GetCase(ctx, c.ID)
+		if err != nil {
 			return err
 		}
+		*c = *fresh // the caller's case is the one written
 	}
 	return fault.New(fault.Stale, "case %s kept changing; will retry", c.ID)
 }

@@ -465,6 +465,9 @@ func (b *BusinessHours) Open(t time.Time) bool {
 	return b.days[local.Weekday()] && m >= b.start && m < b.end
 }
 
+// Location is the business hours' time zone.
+func (b *BusinessHours) Location() *time.Location { return b.loc }
+
 // NextOpen returns t when within business hours, else when they next begin.
 func (b *BusinessHours) NextOpen(t time.Time) time.Time {
 	if b.Open(t) {

@@ -2,7 +2,10 @@ package incident
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"vigil/internal/fault"
 )
 
 // CaseState is where a customer case is in first-line triage.
@@ -30,11 +33,13 @@ type Case struct {
 	Impact      Impact    `json:"impact"`
 	State       CaseState `json:"state"`
 	// Severity is what the impact rules suggest; first-line support may act on it.
-	Severity        Severity  `json:"severity"`
-	SeverityReasons []string  `json:"severityReasons,omitempty"`
-	IncidentID      string    `json:"incidentId,omitempty"`
-	CreatedAt       time.Time `json:"createdAt"`
-	UpdatedAt       time.Time `json:"updatedAt"`
+	Severity        Severity `json:"severity"`
+	SeverityReasons []string `json:"severityReasons,omitempty"`
+	IncidentID      string   `json:"incidentId,omitempty"`
+	// Assignee is the first-line person handling the case.
+	Assignee  string    `json:"assignee,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// Timeline is internal: responders see it, customers do not.
 	Timeline []Event `json:"timeline"`
 	// Public holds the messages the customer sees on their case page.
@@ -47,7 +52,16 @@ type Case struct {
 type PublicNote struct {
 	At   time.Time `json:"at"`
 	Text string    `json:"text"`
+	// Kind is empty for a status message, else question, answer or customer.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Public note kinds.
+const (
+	NoteQuestion = "question"
+	NoteAnswer   = "answer"
+	NoteCustomer = "customer"
+)
 
 // NewCase records a customer's report for first-line triage.
 func NewCase(r CaseReport, t Triage, now time.Time) *Case {
@@ -111,4 +125,70 @@ var customerStatus = map[CaseState]string{
 func (c *Case) ForCustomer() CustomerView {
 	return CustomerView{ID: c.ID, Title: c.Title, Status: customerStatus[c.State],
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Updates: c.Public}
+}
+
+// Assign gives the case to a first-line person.
+func (c *Case) Assign(person string, who Actor, now time.Time) bool {
+	if c.Assignee == person {
+		return false
+	}
+	c.Assignee = person
+	c.UpdatedAt = now
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: who, Kind: EventResponder, Text: "Assigned to " + person})
+	return true
+}
+
+// Ask puts a question to the reporter: it shows on their case page and the case
+// waits for their reply.
+func (c *Case) Ask(question string, who Actor, now time.Time) error {
+	if c.State == CaseResolved {
+		return fault.New(fault.Conflict, "case %s is resolved", c.ID)
+	}
+	if c.State != CaseEscalated {
+		c.State = CaseAwaitingCustomer
+	}
+	c.UpdatedAt = now
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: who, Kind: EventNote, Text: "Asked the reporter: " + question})
+	c.Public = append(c.Public, PublicNote{At: now, Text: question, Kind: NoteQuestion})
+	return nil
+}
+
+// Reply records the reporter's answer; a case waiting for it goes back to support.
+func (c *Case) Reply(text string, now time.Time) error {
+	if c.State == CaseResolved {
+		return fault.New(fault.Conflict, "case %s is resolved; open a new case", c.ID)
+	}
+	if c.State == CaseAwaitingCustomer {
+		c.State = CaseNew
+	}
+	c.UpdatedAt = now
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: Actor("customer:" + c.Tenant), Kind: EventNote, Text: "Reporter replied: " + text})
+	c.Public = append(c.Public, PublicNote{At: now, Text: text, Kind: NoteCustomer})
+	return nil
+}
+
+// Resolve closes the case with an answer the customer sees.
+func (c *Case) Resolve(answer string, who Actor, now time.Time) bool {
+	if c.State == CaseResolved {
+		return false
+	}
+	c.State = CaseResolved
+	c.UpdatedAt = now
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: who, Kind: EventState, Text: "Resolved: " + answer})
+	c.Public = append(c.Public, PublicNote{At: now, Text: answer, Kind: NoteAnswer})
+	return true
+}
+
+// Gathered is what first-line support learnt about a case, handed to engineering
+// when it is escalated: the report, the questions and answers, the internal notes.
+func (c *Case) Gathered() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Case %s from %s: %s\n%s\n", c.ID, c.Tenant, c.Title, c.Description)
+	fmt.Fprintf(&b, "Impact: %d users affected, blocked: %t\n", c.Impact.UsersAffected, c.Impact.Blocked)
+	for _, e := range c.Timeline {
+		if e.Kind == EventNote {
+			fmt.Fprintf(&b, "- %s: %s\n", e.At.UTC().Format("2006-01-02 15:04"), e.Text)
+		}
+	}
+	return b.String()
 }

@@ -33,6 +33,7 @@ type Notification struct {
 const (
 	NotifyIncidentOpened = "incident-opened"
 	NotifyCaseReceived   = "case-received"
+	NotifyPage           = "page"
 )
 
 // Channels a contact can be reached on. For email and sms the address is the

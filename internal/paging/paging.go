@@ -1,13 +1,14 @@
-// Package paging decides who is told about what. Until on-call rotations and
-// escalation policies exist, a new incident goes to the owners and contacts of the
-// components it affects, or to the first-line team when no component claims it; a new
-// case goes to the first-line team.
+// Package paging turns decisions about who to tell into notifications: pages to
+// on-call people (one per contact channel, each with its own idempotency key and a
+// signed acknowledge link), and plain notifications to team contacts where no
+// escalation policy serves an incident or case.
 package paging
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,4 +88,82 @@ func build(contacts []catalog.Contact, n incident.Notification, subject string) 
 func Key(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return "ntf:" + hex.EncodeToString(h[:20])
+}
+
+// AckLinkLifetime is how long a page's acknowledge link works.
+const AckLinkLifetime = 24 * time.Hour
+
+// ForPage returns one notification per contact channel of the person paged: every
+// channel for high urgency, every channel but SMS for low. ackURL makes the signed
+// acknowledge link for (person, expiry).
+func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link string, ackURL func(person string, expires time.Time) string) []incident.Notification {
+	person, ok := cat.Person(p.Person)
+	if !ok {
+		return nil
+	}
+	exp := cat.Expectations(inc.Severity)
+	where := fmt.Sprintf("step %d, round %d", p.Step, p.Round)
+	switch {
+	case p.Final:
+		where = "final step"
+	case p.Position <= 0:
+		where = p.Via
+	}
+	text := fmt.Sprintf("%s: incident %s is %s (%s urgency, %s). Acknowledge within %s. Components: %s.",
+		person.Name, inc.ID, inc.State, exp.Urgency, where, exp.AcknowledgeWithin, orNone(inc.Components))
+	if p.Reminder != "" {
+		text += " " + p.Reminder
+	}
+	base := incident.Notification{
+		Event: incident.NotifyPage, IncidentID: inc.ID, Severity: inc.Severity, Urgency: exp.Urgency,
+		To: person.Name, Person: person.ID, Round: p.Round, Step: p.Step,
+		Subject: fmt.Sprintf("[%s] %s", strings.ToUpper(inc.Severity.String()), inc.Title),
+		Text:    text, Link: link, AckURL: ackURL(person.ID, p.At.Add(AckLinkLifetime)),
+		CreatedAt: p.At,
+	}
+	var out []incident.Notification
+	for _, ch := range incident.Channels {
+		addr := person.Contacts.Address(ch)
+		if addr == "" || (ch == incident.ChannelSMS && exp.Urgency == incident.UrgencyLow) {
+			continue
+		}
+		n := base
+		n.Channel, n.Address = ch, addr
+		n.Key = Key("page", inc.ID, fmt.Sprint(p.Cycle), fmt.Sprint(p.Position), person.ID, ch)
+		out = append(out, n)
+	}
+	return out
+}
+
+// ForCasePage pages a first-line person about a new case.
+func ForCasePage(cat *catalog.Catalog, c *incident.Case, personID, link string, now time.Time) []incident.Notification {
+	person, ok := cat.Person(personID)
+	if !ok {
+		return nil
+	}
+	exp := cat.Expectations(c.Severity)
+	var out []incident.Notification
+	for _, ch := range incident.Channels {
+		addr := person.Contacts.Address(ch)
+		if addr == "" || (ch == incident.ChannelSMS && exp.Urgency == incident.UrgencyLow) {
+			continue
+		}
+		out = append(out, incident.Notification{
+			Key:   Key(incident.NotifyCaseReceived, c.ID, person.ID, ch),
+			Event: incident.NotifyCaseReceived, CaseID: c.ID, Severity: c.Severity, Urgency: exp.Urgency,
+			To: person.Name, Person: person.ID, Channel: ch, Address: addr,
+			Subject: fmt.Sprintf("New case from %s: %s", c.Tenant, c.Title),
+			Text: fmt.Sprintf("Case %s from %s (%d users affected, blocked: %t), suggested %s: %s",
+				c.ID, c.Tenant, c.Impact.UsersAffected, c.Impact.Blocked, c.Severity, c.Title),
+			Link: link, CreatedAt: now,
+		})
+	}
+	return out
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none identified"
+	}
+	return strings.Join(slices.Clone(xs), ", ")
 }

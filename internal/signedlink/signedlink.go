@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strconv"
 )
 
 // MinKeyBytes is the shortest signing key accepted.
@@ -51,4 +52,17 @@ func (s *Signer) CaseToken(caseID string) string {
 // CheckCaseToken reports, in constant time, whether token opens caseID.
 func (s *Signer) CheckCaseToken(caseID, token string) bool {
 	return hmac.Equal([]byte(s.CaseToken(caseID)), []byte(token))
+}
+
+// AckToken is the token of a page's acknowledge link: it acknowledges one incident,
+// as one person, until expires (Unix seconds), and nothing else.
+func (s *Signer) AckToken(incidentID, person string, expires int64) string {
+	subject := incidentID + "\x00" + person + "\x00" + strconv.FormatInt(expires, 10)
+	return base64.RawURLEncoding.EncodeToString(s.mac("ack-link", subject)[:24])
+}
+
+// CheckAckToken reports, in constant time, whether token is the acknowledge token
+// for this incident, person and expiry. The caller checks the expiry itself.
+func (s *Signer) CheckAckToken(incidentID, person string, expires int64, token string) bool {
+	return hmac.Equal([]byte(s.AckToken(incidentID, person, expires)), []byte(token))
 }
