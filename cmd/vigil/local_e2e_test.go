@@ -84,9 +84,15 @@ func freeAddr(t *testing.T) string {
 // startLocal starts `vigil local` on data and waits until the app answers.
 func startLocal(t *testing.T, data, app, addr string) *localRun {
 	t.Helper()
+	return startLocalWith(t, data, app, addr, filepath.Join(repoRoot, "vigil.yaml"))
+}
+
+// startLocalWith starts `vigil local` with the catalog at config.
+func startLocalWith(t *testing.T, data, app, addr, config string) *localRun {
+	t.Helper()
 	appAbs, err := filepath.Abs(app)
 	require.NoError(t, err)
-	cfg, err := filepath.Abs(filepath.Join(repoRoot, "vigil.yaml"))
+	cfg, err := filepath.Abs(config)
 	require.NoError(t, err)
 	r := &localRun{t: t, addr: addr, data: data, app: appAbs, logs: &syncBuffer{}}
 	r.cmd = exec.Command(vigilBin, "local", "--addr", addr, "--data", data, "--app", appAbs, "--config", cfg)

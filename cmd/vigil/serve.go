@@ -23,6 +23,7 @@ import (
 	"vigil/internal/catalog"
 	"vigil/internal/cosmos"
 	"vigil/internal/localbus"
+	"vigil/internal/servicebus"
 	"vigil/internal/signedlink"
 	"vigil/internal/sqlitestore"
 )
@@ -142,12 +143,28 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 	default:
 		return nil, nil, nil, fmt.Errorf("no store configured: set %s (Cosmos DB) or %s (embedded store)", envCosmosEndpoint, envDataDir)
 	}
-	busURL := os.Getenv(envBusURL)
-	if busURL == "" {
+	var queue app.Sender
+	sb, ok, err := servicebus.FromSettings(os.Getenv)
+	switch {
+	case err != nil:
 		closeAll()
-		return nil, nil, nil, fmt.Errorf("no queue configured: set %s (and %s) to use the embedded queue", envBusURL, envBusToken)
+		return nil, nil, nil, err
+	case ok:
+		queue = sb
+		prev := closeAll
+		closeAll = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = sb.Close(ctx)
+			prev()
+		}
+	case os.Getenv(envBusURL) != "":
+		queue = &localbus.Client{URL: os.Getenv(envBusURL), Token: os.Getenv(envBusToken)}
+	default:
+		closeAll()
+		return nil, nil, nil, fmt.Errorf("no queue configured: set %s (Service Bus) or %s and %s (the embedded queue)",
+			servicebus.SettingNamespace, envBusURL, envBusToken)
 	}
-	queue := &localbus.Client{URL: busURL, Token: os.Getenv(envBusToken)}
 
 	public := strings.TrimSuffix(os.Getenv(envPublicURL), "/")
 	if public == "" {

@@ -59,7 +59,7 @@ func (s *Service) planOpening(ctx context.Context, inc *incident.Incident, now t
 	due, waiting := now, ""
 	if s.Catalog.Expectations(inc.Severity).Urgency == incident.UrgencyLow {
 		if bh, ok := s.Catalog.BusinessHoursFor(pol); ok && !bh.Open(now) {
-			due = bh.NextOpen(now)
+			due = bh.NextOpen(now).UTC()
 			waiting = fmt.Sprintf("Low urgency outside %s's business hours: paging waits until %s",
 				pol.Team, due.In(bh.Location()).Format("Mon 2 Jan 15:04 MST"))
 		}

@@ -273,7 +273,7 @@ func (s *Service) notifyCase(ctx context.Context, c *incident.Case, now time.Tim
 	at := now
 	if s.Catalog.Expectations(c.Severity).Urgency == incident.UrgencyLow {
 		if bh, ok := s.Catalog.BusinessHoursFor(pol); ok {
-			at = bh.NextOpen(now)
+			at = bh.NextOpen(now).UTC()
 		}
 	}
 	sched, err := s.schedule(ctx, pol, at)
