@@ -76,5 +76,5 @@ func (s *Server) processIntake(ctx context.Context, m Message, now time.Time) er
 
 // notify delivers one page or notification on its channel.
 func (s *Server) notify(ctx context.Context, m Message, now time.Time) error {
-	return s.App.DeliverNotification(ctx, m.Body)
+	return s.App.DeliverNotification(ctx, m.Body, now)
 }

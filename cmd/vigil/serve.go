@@ -23,6 +23,7 @@ import (
 	"vigil/internal/catalog"
 	"vigil/internal/cosmos"
 	"vigil/internal/localbus"
+	"vigil/internal/notify"
 	"vigil/internal/servicebus"
 	"vigil/internal/signedlink"
 	"vigil/internal/sqlitestore"
@@ -40,6 +41,7 @@ const (
 	envSigningKey = "VIGIL_SIGNING_KEY"
 	envPublicURL  = "VIGIL_PUBLIC_URL"
 	envDev        = "VIGIL_DEV"
+	envNotifySend = "VIGIL_NOTIFY_SEND"
 
 	// Cosmos DB, named the way Functions apps name identity-based connections.
 	envCosmosEndpoint = "CosmosDB__accountEndpoint"
@@ -170,12 +172,48 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 	if public == "" {
 		public = "http://127.0.0.1:7071"
 	}
-	svc := &app.Service{Store: store, Queue: queue, Catalog: cat, Links: signer, PublicURL: public, Log: log}
+	svc := &app.Service{Store: store, Queue: queue, Catalog: cat, Links: signer, PublicURL: public, Log: log, RetryAfter: notify.RetryAfter}
+	router, channels, err := notifierFromEnv(local)
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	svc.Notifier = router
+	if svc.Throttle, err = notify.NewThrottle(nil); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	log.Info("notification channels", "channels", channels, "outbox", local != nil)
 	var outbox handlers.OutboxLister
 	if local != nil {
-		svc.Notifier, outbox = local, local
+		outbox = local
 	}
 	return svc, outbox, closeAll, nil
+}
+
+// notifierFromEnv builds the notification router. Under `vigil local` every
+// notification is recorded in the outbox and, only when VIGIL_NOTIFY_SEND=1,
+// also sent on the configured channels: a developer's run never pages real
+// people by accident. E-mail and SMS sign in to Azure Communication Services
+// with the app's managed identity (AZURE_CLIENT_ID picks a user-assigned one).
+func notifierFromEnv(local *sqlitestore.Store) (*notify.Router, []string, error) {
+	var opts []notify.Option
+	if local != nil {
+		if os.Getenv(envNotifySend) == "1" {
+			opts = append(opts, notify.OutboxCopy(local))
+		} else {
+			return notify.NewRouter(notify.OutboxOnly(local)), []string{"outbox"}, nil
+		}
+	}
+	var cred azcore.TokenCredential
+	if os.Getenv(notify.SettingACSEndpoint) != "" {
+		c, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("Azure Communication Services credential: %w", err)
+		}
+		cred = c
+	}
+	return notify.FromSettings(os.Getenv, cred, opts...)
 }
 
 // cosmosFromEnv opens the Cosmos DB store named by the app settings, signed in

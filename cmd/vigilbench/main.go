@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/vigilbench intake  [-clients 16] [-requests 20000]
 //	go run ./cmd/vigilbench startup [-runs 20]
+//	go run ./cmd/vigilbench escalate [-incidents 200] [-delay 10s]
 package main
 
 import (
@@ -32,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup [flags]")
+		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup|escalate [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -41,6 +42,8 @@ func main() {
 		err = intake(os.Args[2:])
 	case "startup":
 		err = startup(os.Args[2:])
+	case "escalate":
+		err = escalate(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

@@ -140,14 +140,23 @@ type Notifier interface {
 	Deliver(ctx context.Context, n incident.Notification) error
 }
 
+// Throttle limits notifications per contact (key: channel:address).
+type Throttle interface {
+	Allow(key string, now time.Time) (ok bool, wait time.Duration)
+}
+
 // Service is Vigil's application layer.
 type Service struct {
 	Store Store
 	Queue Sender
 	// Notifier delivers pages and notifications; nil when no channel is configured.
 	Notifier Notifier
-	Catalog  *catalog.Catalog
-	Links    *signedlink.Signer
+	// Throttle, when set, limits how often one contact is notified.
+	Throttle Throttle
+	// RetryAfter, when set, reads the delay a channel asked for from its error.
+	RetryAfter func(error) (time.Duration, bool)
+	Catalog    *catalog.Catalog
+	Links      *signedlink.Signer
 	// PublicURL is the base URL customers and responders reach the app at.
 	PublicURL string
 	Log       *slog.Logger

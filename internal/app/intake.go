@@ -330,8 +330,15 @@ func (s *Service) send(ctx context.Context, ns []incident.Notification) error {
 	return nil
 }
 
-// DeliverNotification hands one queued notification to its channel.
-func (s *Service) DeliverNotification(ctx context.Context, body []byte) error {
+// maxDeferrals bounds how often one notification is held back by throttling or a
+// channel's Retry-After: past it, it is sent regardless (a page must get out).
+const maxDeferrals = 10
+
+// DeliverNotification hands one queued notification to its channel. A contact over
+// its throttle, or a channel answering "retry after", defers the notification by a
+// scheduled message instead of failing it: failing would burn the message's
+// delivery count in seconds and dead-letter a page that only needed to wait.
+func (s *Service) DeliverNotification(ctx context.Context, body []byte, now time.Time) error {
 	var n incident.Notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		return fault.Wrap(fault.Permanent, err, "notification is not valid JSON")
@@ -342,7 +349,34 @@ func (s *Service) DeliverNotification(ctx context.Context, body []byte) error {
 	if s.Notifier == nil {
 		return fault.New(fault.Permanent, "no notification channel is configured")
 	}
-	return s.Notifier.Deliver(ctx, n)
+	if s.Throttle != nil && n.Deferrals < maxDeferrals {
+		if ok, wait := s.Throttle.Allow(n.Channel+":"+n.Address, now); !ok {
+			return s.deferNotification(ctx, n, now.Add(wait), "throttled")
+		}
+	}
+	err := s.Notifier.Deliver(ctx, n)
+	if err != nil && s.RetryAfter != nil && n.Deferrals < maxDeferrals {
+		if wait, ok := s.RetryAfter(err); ok && wait > 0 {
+			return s.deferNotification(ctx, n, now.Add(wait), "channel asked to retry later")
+		}
+	}
+	return err
+}
+
+// deferNotification schedules the notification again. The deferral count is part of the
+// message id, so a redelivery of this attempt defers it once, not twice.
+func (s *Service) deferNotification(ctx context.Context, n incident.Notification, at time.Time, why string) error {
+	n.Deferrals++
+	body, err := json.Marshal(n)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding notification")
+	}
+	id := fmt.Sprintf("%s:d%d", n.Key, n.Deferrals)
+	if _, err := s.Queue.Schedule(ctx, QueueNotify, at, bus.Message{ID: id, Body: body, ContentType: "application/json", Subject: n.Event}); err != nil {
+		return fault.Wrap(fault.Transient, err, "deferring notification")
+	}
+	s.Log.InfoContext(ctx, "notification deferred", "key", n.Key, "channel", n.Channel, "until", at, "why", why)
+	return nil
 }
 
 // mutateCase applies change and writes c, re-reading it and re-applying on a lost race.

@@ -30,6 +30,7 @@ import (
 	"vigil/internal/catalog"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/notify"
 	"vigil/internal/oncall"
 	"vigil/internal/signedlink"
 	"vigil/internal/sqlitestore"
@@ -233,7 +234,7 @@ func (s *sim) run(until time.Time) {
 			case app.QueueIntake:
 				err = s.svc.ProcessIntake(ctx, m.body, s.now)
 			case app.QueueNotify:
-				err = s.svc.DeliverNotification(ctx, m.body)
+				err = s.svc.DeliverNotification(ctx, m.body, s.now)
 			case app.QueueEscalations:
 				err = s.svc.EscalateIncident(ctx, m.body, s.now)
 			}
@@ -513,4 +514,17 @@ func count(xs []string, x string) int {
 
 func overrideFor(person string, start, end time.Time) oncall.Override {
 	return oncall.Override{Person: person, Start: start, End: end, Reason: "swap"}
+}
+
+func TestThrottledPagesAreDeferredNotLost(t *testing.T) {
+	s := newSim(t, "standard")
+	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: time.Minute}}})
+	require.NoError(t, err)
+	s.svc.Throttle = th
+	for i := range 5 {
+		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
+	}
+	s.run(t0.Add(4 * time.Minute)) // before anyone's step 2
+	// Five incidents page pat at once; two a minute get through, the rest wait.
+	assert.Equal(t, []string{"pat@+0s", "pat@+0s", "pat@+1m0s", "pat@+1m0s", "pat@+2m0s"}, s.paged())
 }

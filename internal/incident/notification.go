@@ -24,7 +24,9 @@ type Notification struct {
 	// Person is the catalog id of the person paged, when the page came from on-call.
 	Person string `json:"person,omitempty"`
 	// Round and Step place a page in its escalation policy (both from 1).
-	Round     int       `json:"round,omitempty"`
+	Round int `json:"round,omitempty"`
+	// Deferrals counts how often throttling or a channel's Retry-After held it back.
+	Deferrals int       `json:"deferrals,omitempty"`
 	Step      int       `json:"step,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 }
