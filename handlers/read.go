@@ -14,7 +14,7 @@ import (
 
 // listIncidents is GET /api/incidents?state=triggered,acknowledged&limit=50 (responders).
 func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
-	if _, err := responder(req); err != nil {
+	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
 	f := app.IncidentFilter{}
@@ -42,7 +42,7 @@ func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.T
 
 // getIncident is GET /api/incidents/{id} with its timeline (responders).
 func (s *Server) getIncident(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
-	if _, err := responder(req); err != nil {
+	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
 	inc, err := s.App.Incident(ctx, req.Params["id"])
@@ -65,6 +65,9 @@ func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) H
 	}
 	if _, err := responder(req); err != nil {
 		return s.errorHTTP(fault.New(fault.Unauthorized, "open this case with its private link (token) or sign in as a responder"))
+	}
+	if _, err := s.signedIn(req); err != nil {
+		return s.errorHTTP(err)
 	}
 	c, err := s.App.Case(ctx, id)
 	if err != nil {

@@ -148,12 +148,18 @@ func (s *Service) EscalateIncident(ctx context.Context, body []byte, now time.Ti
 	if m.IncidentID == "" || m.Cycle < 1 || m.Position < 1 {
 		return fault.New(fault.Permanent, "escalation message needs incidentId, cycle ≥ 1 and position ≥ 1")
 	}
-	return s.escalate(ctx, m, now)
+	return s.escalate(ctx, m, nil, now)
 }
 
-func (s *Service) escalate(ctx context.Context, m EscalationMessage, now time.Time) error {
+// escalate drives one position; read, when not nil, is the incident just read
+// (the sweep has it), saving the first read.
+func (s *Service) escalate(ctx context.Context, m EscalationMessage, read *incident.Incident, now time.Time) error {
 	for range maxStaleRetries {
-		inc, err := s.Store.GetIncident(ctx, m.IncidentID)
+		inc, err := read, error(nil)
+		if inc == nil {
+			inc, err = s.Store.GetIncident(ctx, m.IncidentID)
+		}
+		read = nil
 		if fault.Is(err, fault.NotFound) {
 			s.Log.WarnContext(ctx, "escalation for an incident that does not exist", "incident", m.IncidentID)
 			return nil
@@ -230,7 +236,7 @@ func (s *Service) SweepEscalations(ctx context.Context, now time.Time) (SweepRes
 		inc, err := s.Store.GetIncident(ctx, id)
 		if err == nil && inc.Escalation != nil {
 			e := inc.Escalation
-			err = s.escalate(ctx, EscalationMessage{IncidentID: id, Cycle: e.Cycle, Position: e.Next}, now)
+			err = s.escalate(ctx, EscalationMessage{IncidentID: id, Cycle: e.Cycle, Position: e.Next}, inc, now)
 		}
 		if err != nil && !fault.Is(err, fault.NotFound) {
 			r.Failed++

@@ -17,7 +17,7 @@ import (
 	"vigil/internal/storetest"
 )
 
-func openStore(t *testing.T) *cosmos.Store {
+func openStore(t testing.TB) *cosmos.Store {
 	t.Helper()
 	c := cosmosClient(t)
 	db := newDatabase(t, c)
