@@ -57,7 +57,8 @@ func (s *Signer) CheckCaseToken(caseID, token string) bool {
 // AckToken is the token of a page's acknowledge link: it acknowledges one incident,
 // as one person, until expires (Unix seconds), and nothing else.
 func (s *Signer) AckToken(incidentID, person string, expires int64) string {
-	subject := incidentID + "\x00" + person + "\x00" + strconv.FormatInt(expires, 10)
+	// Length-prefixed, so no (incident, person) pair can be re-split into another.
+	subject := strconv.Itoa(len(incidentID)) + ":" + incidentID + strconv.Itoa(len(person)) + ":" + person + strconv.FormatInt(expires, 10)
 	return base64.RawURLEncoding.EncodeToString(s.mac("ack-link", subject)[:24])
 }
 
