@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"vigil/internal/app"
@@ -42,7 +44,18 @@ func decodeJSON(req *HTTPRequest, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			name = strings.Trim(name, `"`)
+			return fault.InvalidField(name, "%s is not a field of this request", name)
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fault.InvalidField(te.Field, "must be a %s, not a JSON %s", te.Type, te.Value)
+		}
 		return fault.New(fault.Invalid, "the body is not the expected JSON object: %v", err)
+	}
+	if dec.More() {
+		return fault.New(fault.Invalid, "the body holds more than one JSON value")
 	}
 	return nil
 }
@@ -155,8 +168,9 @@ func (s *Server) acknowledgeLink(ctx context.Context, req *HTTPRequest, now time
 		return s.ackPage(http.StatusBadRequest, ackView{ID: id, Message: "This link is incomplete: it needs person, expires and token. Open it from the page you received."})
 	}
 	if req.Method != http.MethodPost {
-		if !s.App.Links.CheckAckToken(id, person, expires, token) {
-			return s.ackPage(http.StatusForbidden, ackView{ID: id, Message: "This acknowledge link is not valid."})
+		if err := s.App.CheckAckLink(id, person, expires, token, now); err != nil {
+			res := s.errorHTTP(err)
+			return s.ackPage(res.StatusCode, ackView{ID: id, Message: problemMessage(res)})
 		}
 		return s.ackPage(http.StatusOK, ackView{ID: id, Person: person, Ask: true})
 	}

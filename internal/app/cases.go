@@ -128,7 +128,12 @@ func (s *Service) escalateCase(ctx context.Context, c *incident.Case, a CaseActi
 		sev, _ := incident.ParseSeverity(a.Severity)
 		t.Severity, t.Reasons = sev, []string{"set by " + string(who.Actor) + " when escalating case " + c.ID}
 	}
-	incID := derivedID("INC-", "case:"+c.ID)
+	if c.IncidentID != "" {
+		if cur, err := s.Store.GetIncident(ctx, c.IncidentID); err == nil && cur.State.Open() {
+			return cur.ID, nil // already escalated into an open incident
+		}
+	}
+	incID := derivedID("INC-", c.EscalationKey())
 	inc := incident.NewFromCase(incID, c, t, now)
 	if a.Title != "" {
 		inc.Title = a.Title

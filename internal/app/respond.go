@@ -214,22 +214,47 @@ func (s *Service) mutateIncident(ctx context.Context, id string, now time.Time, 
 	return nil, fault.New(fault.Stale, "incident %s kept changing; try again", id)
 }
 
-// AcknowledgeByLink acknowledges an incident through the signed link of a page:
-// the link names the incident, the person and an expiry, and works once.
-func (s *Service) AcknowledgeByLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) (*incident.Incident, error) {
+// CheckAckLink reports whether a page's acknowledge link is genuine and unexpired:
+// 403 otherwise, saying which.
+func (s *Service) CheckAckLink(id, person string, expires int64, token string, now time.Time) error {
 	if token == "" || person == "" || !s.Links.CheckAckToken(id, person, expires, token) {
-		return nil, fault.New(fault.Forbidden, "this acknowledge link is not valid")
+		return fault.New(fault.Forbidden, "this acknowledge link is not valid")
 	}
 	if now.Unix() > expires {
-		return nil, fault.New(fault.Forbidden, "this acknowledge link expired at %s; acknowledge from the incident page instead",
+		return fault.New(fault.Forbidden, "this acknowledge link expired at %s; acknowledge from the incident page instead",
 			time.Unix(expires, 0).UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+// AcknowledgeByLink acknowledges an incident through the signed link of a page:
+// the link names the incident, the person and an expiry, and works once, and only
+// on an incident that still waits for someone (triggered): it never moves a
+// mitigated incident back, nor takes over someone else's acknowledgement.
+func (s *Service) AcknowledgeByLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) (*incident.Incident, error) {
+	if err := s.CheckAckLink(id, person, expires, token, now); err != nil {
+		return nil, err
+	}
 	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
-		if !inc.State.Open() {
+		if inc.State != incident.Triggered {
+			if inc.State == incident.Acknowledged {
+				return nil, fault.New(fault.Conflict, "incident %s is already acknowledged (%s)", inc.ID, lastAcknowledger(inc))
+			}
 			return nil, fault.New(fault.Conflict, "incident %s is already %s", inc.ID, inc.State)
 		}
 		return nil, inc.Acknowledge(incident.Actor("user:"+person), "from the link in a page", "ack-link:"+token, now)
 	})
+}
+
+// lastAcknowledger names who acknowledged an incident last, from its timeline.
+func lastAcknowledger(inc *incident.Incident) string {
+	for i := len(inc.Timeline) - 1; i >= 0; i-- {
+		e := inc.Timeline[i]
+		if e.Kind == incident.EventState && e.Data["to"] == string(incident.Acknowledged) {
+			return "by " + strings.TrimPrefix(string(e.Actor), "user:")
+		}
+	}
+	return "by someone else"
 }
 
 // CreateOverride puts someone on call for a rotation for a while.

@@ -1,11 +1,12 @@
 package catalog
 
 import (
-	"fmt"
 	"net/mail"
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"vigil/internal/incident"
 )
@@ -109,16 +110,18 @@ const (
 type Target struct {
 	Kind string
 	ID   string
+	// raw is the text as written, kept so that a malformed target is reported
+	// by the validator with its line, not by the decoder without one.
+	raw string
 }
 
 func (t Target) String() string { return t.Kind + ":" + t.ID }
 
-func (t *Target) UnmarshalText(b []byte) error {
-	kind, id, ok := strings.Cut(string(b), ":")
-	if !ok || (kind != TargetPerson && kind != TargetRotation && kind != TargetTeam) || id == "" {
-		return fmt.Errorf("target %q must be person:<id>, rotation:<id> or team:<id>", b)
+func (t *Target) UnmarshalYAML(n *yaml.Node) error {
+	t.raw = n.Value
+	if kind, id, ok := strings.Cut(n.Value, ":"); ok && id != "" && (kind == TargetPerson || kind == TargetRotation || kind == TargetTeam) {
+		t.Kind, t.ID = kind, id
 	}
-	t.Kind, t.ID = kind, id
 	return nil
 }
 
@@ -132,9 +135,11 @@ type Escalation struct {
 // Route sends incidents of these severities and/or touching these components to a
 // policy. An empty list matches anything.
 type Route struct {
-	Severities []incident.Severity `yaml:"severities"`
-	Components []string            `yaml:"components"`
-	Policy     string              `yaml:"policy"`
+	Severities []string `yaml:"severities"`
+	Components []string `yaml:"components"`
+	Policy     string   `yaml:"policy"`
+
+	severities []incident.Severity
 }
 
 // MaxStepDelay bounds a step's wait, as the tools users compare with do.
@@ -145,6 +150,15 @@ const MaxRepeat = 9
 
 var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
 	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// zone loads an IANA time zone; "Local" (the server's own zone) and "" are refused.
+func zone(name string) (*time.Location, bool) {
+	if name == "" || name == "Local" {
+		return nil, false
+	}
+	loc, err := time.LoadLocation(name)
+	return loc, err == nil
+}
 
 // clock parses "HH:MM" into minutes from midnight.
 func clock(s string) (int, bool) {
@@ -166,7 +180,7 @@ func (v *validator) checkOnCall(c *Catalog, teams map[string]bool, components ma
 			v.add(append(path, "name"), "is required")
 		}
 		if p.TimeZone != "" {
-			if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			if _, ok := zone(p.TimeZone); !ok {
 				v.add(append(path, "timeZone"), "%q is not an IANA time zone (like Europe/London)", p.TimeZone)
 			}
 		}
@@ -225,7 +239,7 @@ func (v *validator) checkOnCall(c *Catalog, teams map[string]bool, components ma
 		if _, ok := clock(r.Handoff); !ok {
 			v.add(append(path, "handoff"), "%q is not a local time HH:MM", r.Handoff)
 		}
-		if _, err := time.LoadLocation(r.TimeZone); err != nil || r.TimeZone == "" {
+		if _, ok := zone(r.TimeZone); !ok {
 			v.add(append(path, "timeZone"), "%q is not an IANA time zone (like Europe/London)", r.TimeZone)
 		}
 		if _, err := time.Parse(time.DateOnly, r.Start); err != nil {
@@ -266,6 +280,11 @@ func (v *validator) checkOnCall(c *Catalog, teams map[string]bool, components ma
 		if !policies[r.Policy] {
 			v.add(append(path, "policy"), "escalation policy %q is not defined", r.Policy)
 		}
+		for j, sev := range r.Severities {
+			if _, err := incident.ParseSeverity(sev); err != nil {
+				v.add(append(path, "severities", j), "%v", err)
+			}
+		}
 		for j, comp := range r.Components {
 			if !components[comp] {
 				v.add(append(path, "components", j), "component %q is not defined", comp)
@@ -279,6 +298,10 @@ func (v *validator) step(path []any, s *EscalationStep, people, rotations, teams
 		v.add(append(path, "targets"), "a step needs at least one target (person:<id>, rotation:<id> or team:<id>)")
 	}
 	for k, t := range s.Targets {
+		if t.Kind == "" {
+			v.add(append(path, "targets", k), "target %q must be person:<id>, rotation:<id> or team:<id>", t.raw)
+			continue
+		}
 		known := map[string]map[string]bool{TargetPerson: people, TargetRotation: rotations, TargetTeam: teams}[t.Kind]
 		if !known[t.ID] {
 			v.add(append(path, "targets", k), "%s %q is not defined", t.Kind, t.ID)
@@ -290,7 +313,7 @@ func (v *validator) step(path []any, s *EscalationStep, people, rotations, teams
 }
 
 func (v *validator) businessHours(path []any, b *BusinessHours) {
-	if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "" {
+	if _, ok := zone(b.TimeZone); !ok {
 		v.add(append(path, "timeZone"), "%q is not an IANA time zone (like Europe/London)", b.TimeZone)
 	}
 	if len(b.Days) == 0 {
@@ -329,6 +352,14 @@ func (c *Catalog) indexOnCall() {
 		c.byPerson[p.ID] = p
 		if pr := p.principalName(); pr != "" {
 			c.byPrincipal[strings.ToLower(pr)] = p
+		}
+	}
+	for i := range c.Escalation.Routes {
+		r := &c.Escalation.Routes[i]
+		r.severities = nil
+		for _, name := range r.Severities {
+			sev, _ := incident.ParseSeverity(name) // validated
+			r.severities = append(r.severities, sev)
 		}
 	}
 	for i := range c.Rotations {
@@ -388,7 +419,7 @@ func (c *Catalog) Policy(id string) (*EscalationPolicy, bool) {
 // owning the most critical component; else the default; else the first-line team's.
 func (c *Catalog) PolicyFor(sev incident.Severity, components []string) (*EscalationPolicy, bool) {
 	for _, r := range c.Escalation.Routes {
-		if len(r.Severities) > 0 && !slices.Contains(r.Severities, sev) {
+		if len(r.severities) > 0 && !slices.Contains(r.severities, sev) {
 			continue
 		}
 		if len(r.Components) > 0 && !slices.ContainsFunc(components, func(id string) bool { return slices.Contains(r.Components, id) }) {

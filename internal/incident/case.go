@@ -36,6 +36,9 @@ type Case struct {
 	Severity        Severity `json:"severity"`
 	SeverityReasons []string `json:"severityReasons,omitempty"`
 	IncidentID      string   `json:"incidentId,omitempty"`
+	// Escalations counts the incidents this case was escalated into: a case
+	// escalated again after its incident resolved opens a new one.
+	Escalations int `json:"escalations,omitempty"`
 	// Assignee is the first-line person handling the case.
 	Assignee  string    `json:"assignee,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -90,6 +93,9 @@ func NewCase(r CaseReport, t Triage, now time.Time) *Case {
 func (c *Case) Escalate(incidentID string, who Actor, why string, now time.Time) bool {
 	if c.IncidentID == incidentID && c.State == CaseEscalated {
 		return false
+	}
+	if c.IncidentID != incidentID {
+		c.Escalations++
 	}
 	c.IncidentID = incidentID
 	c.State = CaseEscalated
@@ -177,6 +183,15 @@ func (c *Case) Resolve(answer string, who Actor, now time.Time) bool {
 	c.Timeline = append(c.Timeline, Event{At: now, Actor: who, Kind: EventState, Text: "Resolved: " + answer})
 	c.Public = append(c.Public, PublicNote{At: now, Text: answer, Kind: NoteAnswer})
 	return true
+}
+
+// EscalationKey identifies the next incident escalating this case would open:
+// the same on a retry, a new one once the case was escalated before.
+func (c *Case) EscalationKey() string {
+	if c.Escalations == 0 {
+		return "case:" + c.ID
+	}
+	return fmt.Sprintf("case:%s#%d", c.ID, c.Escalations)
 }
 
 // Gathered is what first-line support learnt about a case, handed to engineering

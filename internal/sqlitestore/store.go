@@ -110,7 +110,15 @@ func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) erro
 	_, err = s.write.exec(ctx, stmtInsertIncident,
 		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), dueAt(inc), doc)
 	if err != nil {
-		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
+		err = classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
+		if fault.Is(err, fault.Conflict) {
+			// SQLite may report the dedup index before the primary key: a
+			// re-creation of the same incident is "exists", as the contract says.
+			if _, gerr := s.GetIncident(ctx, inc.ID); gerr == nil {
+				return fault.New(fault.Exists, "incident %s already exists", inc.ID)
+			}
+		}
+		return err
 	}
 	inc.Version = 1
 	return nil

@@ -85,6 +85,10 @@ func testIncidentCreateExisting(t *testing.T, s app.Store) {
 	require.NoError(t, s.CreateIncident(ctx, newIncident("INC-1", "dk-1", t0)))
 	err := s.CreateIncident(ctx, newIncident("INC-1", "dk-other", t0))
 	require.True(t, fault.Is(err, fault.Exists), "got %v", err)
+	// A redelivered creation: same id, same dedup key. Exists, not Conflict, so
+	// the caller knows it is its own incident.
+	err = s.CreateIncident(ctx, newIncident("INC-1", "dk-1", t0))
+	require.True(t, fault.Is(err, fault.Exists), "got %v", err)
 }
 
 func testOneOpenPerDedupKey(t *testing.T, s app.Store) {
