@@ -25,6 +25,7 @@ people:
   - {id: pat, name: Pat Primary, principal: pat@example.com, contacts: {email: pat@example.com}}
   - {id: sam, name: Sam Secondary, contacts: {email: sam@example.com}}
   - {id: max, name: Max Manager, contacts: {email: max@example.com}}
+  - {id: mei, name: Mei Reader, principal: mei.chen@fabrikam.example, contacts: {email: mei@example.com}}
 rotations:
   - {id: primary, name: Primary, participants: [pat], shiftDays: 7, handoff: "09:00", timeZone: UTC, start: "2026-01-05"}
 escalationPolicies:
