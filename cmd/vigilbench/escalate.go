@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -49,34 +44,12 @@ func escalate(args []string) error {
 	clients := fs.Int("clients", 16, "concurrent HTTP clients raising them")
 	_ = fs.Parse(args)
 
-	tmp, err := os.MkdirTemp("", "vigilbench-")
+	run, err := startLocal(fmt.Sprintf(escalationBenchCatalog, delay.String()))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := buildVigil(tmp)
-	if err != nil {
-		return err
-	}
-	cfg := filepath.Join(tmp, "vigil.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(escalationBenchCatalog, delay.String())), 0o600); err != nil {
-		return err
-	}
-	addr, err := freePort()
-	if err != nil {
-		return err
-	}
-	data := filepath.Join(tmp, "data")
-	var logs bytes.Buffer
-	local := exec.Command(bin, "local", "--addr", addr, "--data", data, "--config", cfg)
-	local.Stdout, local.Stderr = io.Discard, &logs
-	if err := local.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = local.Process.Signal(syscall.SIGTERM); _ = local.Wait() }()
-	if err := waitHealthy(addr, 30*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, logs.String())
-	}
+	defer run.stop()
+	addr, data := run.addr, run.data
 
 	fmt.Printf("machine: %s\n", machine())
 	client := &http.Client{Timeout: 10 * time.Second}

@@ -89,30 +89,12 @@ func intake(args []string) error {
 	requests := fs.Int("requests", 20000, "measured requests (after 1,000 warm-up requests)")
 	_ = fs.Parse(args)
 
-	tmp, err := os.MkdirTemp("", "vigilbench-")
+	local, err := startLocal("")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := buildVigil(tmp)
-	if err != nil {
-		return err
-	}
-	addr, err := freePort()
-	if err != nil {
-		return err
-	}
-	data := filepath.Join(tmp, "data")
-	var logs bytes.Buffer
-	local := exec.Command(bin, "local", "--addr", addr, "--data", data)
-	local.Stdout, local.Stderr = io.Discard, &logs
-	if err := local.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = local.Process.Signal(syscall.SIGTERM); _ = local.Wait() }()
-	if err := waitHealthy(addr, 30*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, logs.String())
-	}
+	defer local.stop()
+	addr, data := local.addr, local.data
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2, MaxConnsPerHost: *clients * 2}, Timeout: 10 * time.Second}
 	send := func(key string) (time.Time, time.Duration, error) {
@@ -222,6 +204,51 @@ func intake(args []string) error {
 	fmt.Printf("  POST → incident stored: %s\n", percentiles(stored))
 	fmt.Printf("  sustained end to end (first POST → last incident stored): %.0f incidents/s\n", float64(*requests)/lastStored.Sub(first).Seconds())
 	return nil
+}
+
+// localRun is a `vigil local` started for a benchmark, on a fresh data directory.
+type localRun struct {
+	addr, data string
+	stop       func()
+}
+
+// startLocal builds vigil, starts `vigil local` (with the catalog text config, when
+// not empty) and waits until it answers.
+func startLocal(config string) (*localRun, error) {
+	tmp, err := os.MkdirTemp("", "vigilbench-")
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*localRun, error) { os.RemoveAll(tmp); return nil, err }
+	bin, err := buildVigil(tmp)
+	if err != nil {
+		return fail(err)
+	}
+	addr, err := freePort()
+	if err != nil {
+		return fail(err)
+	}
+	data := filepath.Join(tmp, "data")
+	args := []string{"local", "--addr", addr, "--data", data}
+	if config != "" {
+		cfg := filepath.Join(tmp, "vigil.yaml")
+		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+			return fail(err)
+		}
+		args = append(args, "--config", cfg)
+	}
+	var logs bytes.Buffer
+	local := exec.Command(bin, args...)
+	local.Stdout, local.Stderr = io.Discard, &logs
+	if err := local.Start(); err != nil {
+		return fail(err)
+	}
+	stop := func() { _ = local.Process.Signal(syscall.SIGTERM); _ = local.Wait(); os.RemoveAll(tmp) }
+	if err := waitHealthy(addr, 30*time.Second); err != nil {
+		stop()
+		return nil, fmt.Errorf("%w\n%s", err, logs.String())
+	}
+	return &localRun{addr: addr, data: data, stop: stop}, nil
 }
 
 func percentiles(ds []time.Duration) string {
