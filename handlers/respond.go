@@ -169,15 +169,13 @@ func (s *Server) acknowledgeLink(ctx context.Context, req *HTTPRequest, now time
 	}
 	if req.Method != http.MethodPost {
 		if err := s.App.CheckAckLink(id, person, expires, token, now); err != nil {
-			res := s.errorHTTP(err)
-			return s.ackPage(res.StatusCode, ackView{ID: id, Message: problemMessage(res)})
+			return s.ackError(id, err)
 		}
 		return s.ackPage(http.StatusOK, ackView{ID: id, Person: person, Ask: true})
 	}
 	inc, err := s.App.AcknowledgeByLink(ctx, id, person, expires, token, now)
 	if err != nil {
-		res := s.errorHTTP(err)
-		return s.ackPage(res.StatusCode, ackView{ID: id, Message: problemMessage(res)})
+		return s.ackError(id, err)
 	}
 	return s.ackPage(http.StatusOK, ackView{ID: id, Person: person, Done: true, Title: inc.Title, State: string(inc.State)})
 }
@@ -198,12 +196,10 @@ func (s *Server) ackPage(status int, v ackView) HTTPResponse {
 	}}
 }
 
-func problemMessage(res HTTPResponse) string {
-	var p problem
-	if json.Unmarshal([]byte(res.Body), &p) == nil && p.Error.Message != "" {
-		return p.Error.Message
-	}
-	return "The incident could not be acknowledged; try again."
+// ackError shows a failure on the acknowledge page, with the status an API call gets.
+func (s *Server) ackError(id string, err error) HTTPResponse {
+	status, p := s.problemOf(err)
+	return s.ackPage(status, ackView{ID: id, Message: p.Message})
 }
 
 var ackTemplate = template.Must(template.New("ack").Parse(`<!doctype html>

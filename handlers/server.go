@@ -183,9 +183,9 @@ type problemBody struct {
 	Message string `json:"message"`
 }
 
-// errorHTTP maps an error to the caller's answer in one place. Internal details of
-// 5xx errors are logged, not shown.
-func (s *Server) errorHTTP(err error) HTTPResponse {
+// problemOf maps an error to the caller's status and message in one place.
+// Internal details of 5xx errors are logged, not shown.
+func (s *Server) problemOf(err error) (int, problemBody) {
 	kind := fault.KindOf(err)
 	status := kind.HTTPStatus()
 	body := problemBody{Code: kind.String(), Field: fault.FieldOf(err)}
@@ -199,6 +199,12 @@ func (s *Server) errorHTTP(err error) HTTPResponse {
 	default:
 		body.Message = err.Error()
 	}
+	return status, body
+}
+
+// errorHTTP answers an error as JSON.
+func (s *Server) errorHTTP(err error) HTTPResponse {
+	status, body := s.problemOf(err)
 	res := jsonHTTP(status, problem{Error: body})
 	if status == http.StatusServiceUnavailable {
 		res.Headers["Retry-After"] = "5"

@@ -173,8 +173,10 @@ func (s *Service) escalate(ctx context.Context, m EscalationMessage, read *incid
 			return nil // acknowledged, resolved, or the schedule was changed by hand since
 		case e.Next > m.Position:
 			// This position already fired: finish what that attempt may not have.
-			return s.finish(ctx, inc, recentPages(inc, m.Cycle, m.Position, e.Next, now), now)
-		case e.Done || e.Next != m.Position || now.Add(escalationEarly).Before(e.DueAt):
+			return s.finish(ctx, inc, recentPages(inc, now, func(p incident.Page) bool {
+				return p.Cycle == m.Cycle && p.Position >= m.Position && p.Position < e.Next
+			}), now)
+		case !inc.Due(m.Cycle, m.Position, now, escalationEarly):
 			return nil
 		}
 		pol, ok := s.Catalog.Policy(e.Policy)
@@ -203,12 +205,11 @@ func (s *Service) escalate(ctx context.Context, m EscalationMessage, read *incid
 	return fault.New(fault.Stale, "incident %s kept changing; will retry", m.IncidentID)
 }
 
-// recentPages returns the pages of positions [from, to) of a cycle recorded within
-// the replay window.
-func recentPages(inc *incident.Incident, cycle, from, to int, now time.Time) []incident.Page {
+// recentPages returns the pages recorded within the replay window that keep selects.
+func recentPages(inc *incident.Incident, now time.Time, keep func(incident.Page) bool) []incident.Page {
 	var out []incident.Page
 	for _, p := range inc.Pages {
-		if p.Cycle == cycle && p.Position >= from && p.Position < to && now.Sub(p.At) < replayWindow {
+		if now.Sub(p.At) < replayWindow && keep(p) {
 			out = append(out, p)
 		}
 	}

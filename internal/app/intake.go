@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/url"
 	"time"
 
@@ -247,7 +246,7 @@ func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now ti
 // a notification to the contacts of the components it affects.
 func (s *Service) notifyOpened(ctx context.Context, inc *incident.Incident, now time.Time) error {
 	if inc.Escalation != nil {
-		return s.finish(ctx, inc, recentPages(inc, 1, 1, math.MaxInt, now), now)
+		return s.finish(ctx, inc, recentPages(inc, now, func(p incident.Page) bool { return p.Cycle == 1 && p.Position >= 1 }), now)
 	}
 	return s.send(ctx, paging.ForNewIncident(s.Catalog, inc, s.PublicURL+"/api/incidents/"+url.PathEscape(inc.ID), now))
 }

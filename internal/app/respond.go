@@ -146,7 +146,7 @@ func (s *Service) apply(ctx context.Context, inc *incident.Incident, a Action, w
 			return []incident.Page{p}, nil
 		}
 		// Already added: resend their page (dropped as a duplicate if it went out).
-		return recentPagesOf(inc, a.Person, now), nil
+		return recentPages(inc, now, func(p incident.Page) bool { return p.Person == a.Person && p.Position < 0 }), nil
 	case "mitigate":
 		return nil, inc.Move(incident.Mitigated, who, a.Reason, now)
 	case "resolve":
@@ -174,16 +174,6 @@ func (s *Service) fireNow(ctx context.Context, inc *incident.Incident, now time.
 		return nil, nil
 	}
 	return s.fire(ctx, inc, pol, now)
-}
-
-func recentPagesOf(inc *incident.Incident, person string, now time.Time) []incident.Page {
-	var out []incident.Page
-	for _, p := range inc.Pages {
-		if p.Person == person && p.Position < 0 && now.Sub(p.At) < replayWindow {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // mutateIncident reads, changes and writes an incident, re-reading and

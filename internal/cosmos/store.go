@@ -424,23 +424,7 @@ func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupI
 		q = `SELECT TOP @top * FROM c WHERE c.pk = @pk ORDER BY c.createdAt DESC`
 		params = append(params, azcosmos.QueryParameter{Name: "@top", Value: top})
 	}
-	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pk), &azcosmos.QueryOptions{QueryParameters: params})
-	var out []lookupItem
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "listing "+pk)
-		}
-		s.charge(ctx, "lookups.query", page.RequestCharge)
-		for _, raw := range page.Items {
-			var it lookupItem
-			if err := json.Unmarshal(raw, &it); err != nil {
-				return nil, fault.Wrap(fault.Internal, err, "decoding lookup entry in %s", pk)
-			}
-			out = append(out, it)
-		}
-	}
-	return out, nil
+	return query(ctx, s, s.lookups, pk, q, params, "lookups.query", "listing "+pk, decodeJSON[lookupItem])
 }
 
 // ListDueEscalations queries the one "open" partition of lookups on its dueAt:
@@ -448,23 +432,12 @@ func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupI
 func (s *Store) ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error) {
 	q := `SELECT TOP @top c.incidentId FROM c WHERE c.pk = @pk AND c.dueAt > 0 AND c.dueAt <= @before ORDER BY c.dueAt`
 	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOpen}, {Name: "@before", Value: before.UnixNano()}, {Name: "@top", Value: app.Bounded(limit)}}
-	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pkOpen), &azcosmos.QueryOptions{QueryParameters: params})
-	var ids []string
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "listing due escalations")
-		}
-		s.charge(ctx, "lookups.query-due", page.RequestCharge)
-		for _, raw := range page.Items {
-			var it lookupItem
-			if err := json.Unmarshal(raw, &it); err != nil {
-				return nil, fault.Wrap(fault.Internal, err, "decoding due escalation")
-			}
-			ids = append(ids, it.IncidentID)
-		}
+	due, err := query(ctx, s, s.lookups, pkOpen, q, params, "lookups.query-due", "listing due escalations", decodeJSON[lookupItem])
+	ids := make([]string, len(due))
+	for i, it := range due {
+		ids[i] = it.IncidentID
 	}
-	return ids, nil
+	return ids, err
 }
 
 // --- overrides
@@ -483,24 +456,14 @@ func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
 func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error) {
 	q := `SELECT TOP @top * FROM c WHERE c.pk = @pk AND c.endAt > @after ORDER BY c.endAt`
 	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOverrides}, {Name: "@after", Value: endsAfter.UnixNano()}, {Name: "@top", Value: app.MaxOverrides}}
-	pager := s.lookups.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pkOverrides), &azcosmos.QueryOptions{QueryParameters: params})
-	var out []oncall.Override
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "listing overrides")
+	return query(ctx, s, s.lookups, pkOverrides, q, params, "overrides.query", "listing overrides", func(raw []byte) (oncall.Override, error) {
+		var o oncall.Override
+		it, err := decodeJSON[overrideItem](raw)
+		if err == nil {
+			err = json.Unmarshal(it.Doc, &o)
 		}
-		s.charge(ctx, "overrides.query", page.RequestCharge)
-		for _, raw := range page.Items {
-			var it overrideItem
-			var o oncall.Override
-			if err := json.Unmarshal(raw, &it); err != nil || json.Unmarshal(it.Doc, &o) != nil {
-				return nil, fault.New(fault.Internal, "decoding an override")
-			}
-			out = append(out, o)
-		}
-	}
-	return out, nil
+		return o, err
+	})
 }
 
 // --- cases
@@ -585,23 +548,38 @@ func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Ca
 		params = append(params, azcosmos.QueryParameter{Name: "@states", Value: states})
 	}
 	q += ` ORDER BY c.createdAt DESC`
-	pager := s.cases.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(f.Tenant), &azcosmos.QueryOptions{QueryParameters: params})
-	var out []*incident.Case
+	return query(ctx, s, s.cases, f.Tenant, q, params, "case.query", "listing cases of "+f.Tenant, func(raw []byte) (*incident.Case, error) {
+		return decodeCase(raw, "")
+	})
+}
+
+// query runs a parameterised query in one partition of c, page by page,
+// charging each page to op, and decodes every item.
+func query[T any](ctx context.Context, s *Store, c *azcosmos.ContainerClient, pk, q string, params []azcosmos.QueryParameter,
+	op, what string, decode func([]byte) (T, error)) ([]T, error) {
+	pager := c.NewQueryItemsPager(q, azcosmos.NewPartitionKeyString(pk), &azcosmos.QueryOptions{QueryParameters: params})
+	var out []T
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, classify(err, "listing cases of "+f.Tenant)
+			return nil, classify(err, what)
 		}
-		s.charge(ctx, "case.query", page.RequestCharge)
+		s.charge(ctx, op, page.RequestCharge)
 		for _, raw := range page.Items {
-			c, err := decodeCase(raw, "")
+			v, err := decode(raw)
 			if err != nil {
-				return nil, err
+				return nil, fault.Wrap(fault.Internal, err, "%s: decoding an item", what)
 			}
-			out = append(out, c)
+			out = append(out, v)
 		}
 	}
 	return out, nil
+}
+
+func decodeJSON[T any](raw []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(raw, &v)
+	return v, err
 }
 
 // --- lookups

@@ -65,17 +65,6 @@ func (inc *Incident) Due(cycle, position int, now time.Time, early time.Duration
 		!e.DueAt.IsZero() && !now.Add(early).Before(e.DueAt)
 }
 
-// PagesAt returns the pages recorded for one position of one cycle.
-func (inc *Incident) PagesAt(cycle, position int) []Page {
-	var out []Page
-	for _, p := range inc.Pages {
-		if p.Cycle == cycle && p.Position == position {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // RecordPages notes the people paged at one position and moves the escalation on.
 func (inc *Incident) RecordPages(pages []Page, skipped []string, reminder string, next int, dueAt time.Time, done bool, now time.Time) {
 	for _, s := range skipped {
