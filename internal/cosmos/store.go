@@ -180,14 +180,29 @@ type lookupItem struct {
 }
 
 // overrideItem is an on-call override in the lookups container (pk "overrides").
+// TTL (seconds) lets Cosmos DB delete it OverrideRetention after it ends; the
+// container has TTL on with no default (Terraform: default_ttl = -1), so the
+// other lookups never expire.
 type overrideItem struct {
 	ID    string          `json:"id"`
 	PK    string          `json:"pk"`
 	EndAt int64           `json:"endAt"`
+	TTL   int64           `json:"ttl,omitempty"`
 	Doc   json.RawMessage `json:"doc"`
 }
 
 const pkOverrides = "overrides"
+
+// OverrideRetention is how long an ended override is kept (who covered which
+// shift, for reviews and payroll questions) before it expires.
+const OverrideRetention = 90 * 24 * time.Hour
+
+// overrideTTL is the item's time to live: until the override ends, plus the
+// retention; at least an hour.
+func overrideTTL(end, now time.Time) int64 {
+	ttl := int64((end.Sub(now) + OverrideRetention) / time.Second)
+	return max(ttl, 3600)
+}
 
 func dueNanos(inc *incident.Incident) int64 {
 	if e := inc.Escalation; e != nil && inc.State == incident.Triggered && !e.Done && !e.DueAt.IsZero() {
@@ -447,7 +462,7 @@ func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "encoding override")
 	}
-	b, _ := json.Marshal(overrideItem{ID: o.ID, PK: pkOverrides, EndAt: o.End.UnixNano(), Doc: doc})
+	b, _ := json.Marshal(overrideItem{ID: o.ID, PK: pkOverrides, EndAt: o.End.UnixNano(), TTL: overrideTTL(o.End, s.now()), Doc: doc})
 	resp, err := s.lookups.CreateItem(ctx, azcosmos.NewPartitionKeyString(pkOverrides), b, nil)
 	s.charge(ctx, "overrides.create", resp.RequestCharge)
 	return classify(err, "override "+o.ID)

@@ -2,6 +2,7 @@ package cosmos_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"vigil/internal/cosmos"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/oncall"
 	"vigil/internal/storetest"
 )
 
@@ -90,4 +92,21 @@ func newIncident(t *testing.T, id, dedup string, at time.Time) *incident.Inciden
 	inc, err := incident.NewFromAlert(id, a, incident.Triage{Severity: incident.Sev2, Reasons: []string{"test"}}, "key-"+id, at)
 	require.NoError(t, err)
 	return inc
+}
+
+// An override expires by itself OverrideRetention after it ends (the lookups
+// container has TTL on, per item).
+func TestOverridesCarryTheirTimeToLive(t *testing.T) {
+	s := openStore(t)
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	s.SetNow(func() time.Time { return now })
+	o := &oncall.Override{ID: "ov-ttl", Rotation: "platform-primary", Person: "mei", Start: now, End: now.Add(48 * time.Hour), Reason: "swap", CreatedAt: now}
+	require.NoError(t, s.CreateOverride(context.Background(), o))
+	raw, err := s.ReadLookup(context.Background(), "overrides", "ov-ttl")
+	require.NoError(t, err)
+	var item struct {
+		TTL int64 `json:"ttl"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &item))
+	require.Equal(t, int64((48*time.Hour+cosmos.OverrideRetention)/time.Second), item.TTL)
 }
