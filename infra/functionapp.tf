@@ -1,0 +1,148 @@
+locals {
+  public_url = coalesce(var.public_url, "https://${local.names.function_app}.azurewebsites.net")
+
+  # Settings Vigil's module owns; neither secret_settings nor
+  # extra_app_settings may redefine them.
+  reserved_settings = toset(concat(keys(local.base_settings), values(local.generated_secrets), [
+    "ACS_ENDPOINT", "ACS_EMAIL_SENDER", "ACS_SMS_FROM",
+  ]))
+
+  # Identity-based connections, named the way the Functions host and the
+  # Azure SDK read them: an account name or endpoint, and which identity.
+  # No key, password or connection string appears here (a terraform test
+  # checks it).
+  base_settings = {
+    "AzureWebJobsStorage__accountName" = azurerm_storage_account.app.name
+    "AzureWebJobsStorage__credential"  = "managedidentity"
+    "AzureWebJobsStorage__clientId"    = azurerm_user_assigned_identity.app.client_id
+
+    "ServiceBusConnection__fullyQualifiedNamespace" = "${azurerm_servicebus_namespace.vigil.name}.servicebus.windows.net"
+    "ServiceBusConnection__credential"              = "managedidentity"
+    "ServiceBusConnection__clientId"                = azurerm_user_assigned_identity.app.client_id
+
+    "CosmosDB__accountEndpoint" = azurerm_cosmosdb_account.vigil.endpoint
+    "CosmosDB__clientId"        = azurerm_user_assigned_identity.app.client_id
+    "CosmosDB__databaseName"    = azurerm_cosmosdb_sql_database.vigil.name
+
+    # Telemetry signs in with the identity (Application Insights refuses the key alone).
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "ClientId=${azurerm_user_assigned_identity.app.client_id};Authorization=AAD"
+    # DefaultAzureCredential (Azure Communication Services) picks this identity.
+    "AZURE_CLIENT_ID" = azurerm_user_assigned_identity.app.client_id
+
+    "VIGIL_CONFIG"     = "vigil.yaml"
+    "VIGIL_PUBLIC_URL" = local.public_url
+  }
+
+  generated_secret_settings = {
+    for secret, setting in local.generated_secrets :
+    setting => "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.signing[secret].versionless_id})"
+  }
+
+  operator_secret_settings = {
+    for setting, secret in var.secret_settings :
+    setting => "@Microsoft.KeyVault(VaultName=${azurerm_key_vault.vigil.name};SecretName=${secret})"
+  }
+
+  acs_settings = var.communication_services == null ? {} : merge(
+    { "ACS_ENDPOINT" = trimsuffix(var.communication_services.endpoint, "/") },
+    var.communication_services.email_sender == null ? {} : { "ACS_EMAIL_SENDER" = var.communication_services.email_sender },
+    var.communication_services.sms_from == null ? {} : { "ACS_SMS_FROM" = var.communication_services.sms_from },
+  )
+
+  app_settings = merge(
+    var.extra_app_settings,
+    local.operator_secret_settings,
+    local.acs_settings,
+    local.generated_secret_settings,
+    local.base_settings,
+  )
+}
+
+resource "azurerm_service_plan" "vigil" {
+  name                = local.names.plan
+  resource_group_name = local.resource_group_name
+  location            = var.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = local.tags
+}
+
+resource "azurerm_function_app_flex_consumption" "vigil" {
+  name                = local.names.function_app
+  resource_group_name = local.resource_group_name
+  location            = var.location
+  service_plan_id     = azurerm_service_plan.vigil.id
+
+  # The package `vigil package` builds: host.json, a folder per function and
+  # the Go binary, run as a custom handler.
+  runtime_name    = "custom"
+  runtime_version = "1.0"
+
+  storage_container_type            = "blobContainer"
+  storage_container_endpoint        = "${azurerm_storage_account.app.primary_blob_endpoint}${azurerm_storage_container.deployments.name}"
+  storage_authentication_type       = "UserAssignedIdentity"
+  storage_user_assigned_identity_id = azurerm_user_assigned_identity.app.id
+
+  maximum_instance_count = var.function_app.maximum_instance_count
+  instance_memory_in_mb  = var.function_app.instance_memory_in_mb
+
+  dynamic "always_ready" {
+    for_each = var.function_app.always_ready_instances > 0 ? [1] : []
+    content {
+      name           = "http"
+      instance_count = var.function_app.always_ready_instances
+    }
+  }
+
+  https_only                                     = true
+  public_network_access_enabled                  = true
+  webdeploy_publish_basic_authentication_enabled = false
+
+  # The user-assigned identity does everything the app does. The
+  # system-assigned one only resolves Key Vault references: the Flex
+  # Consumption resource cannot name another identity for them.
+  identity {
+    type         = "SystemAssigned, UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.app.id]
+  }
+
+  app_settings = local.app_settings
+
+  site_config {
+    minimum_tls_version                    = "1.2"
+    scm_minimum_tls_version                = "1.2"
+    http2_enabled                          = true
+    application_insights_connection_string = azurerm_application_insights.vigil.connection_string
+  }
+
+  # App Service Authentication validates Entra ID tokens and injects the
+  # signed-in principal (X-MS-CLIENT-PRINCIPAL), stripping any copy a client
+  # sent. Unauthenticated requests still reach the app: intake routes carry a
+  # function key, customers a case token, acknowledge links their signature,
+  # and the responder API answers 401 without a principal.
+  auth_settings_v2 {
+    auth_enabled           = true
+    require_authentication = false
+    unauthenticated_action = "AllowAnonymous"
+    require_https          = true
+
+    active_directory_v2 {
+      client_id            = var.responder_login.client_id
+      tenant_auth_endpoint = "https://login.microsoftonline.com/${coalesce(var.responder_login.tenant_id, local.tenant_id)}/v2.0"
+      allowed_audiences = compact([
+        var.responder_login.client_id,
+        "api://${var.responder_login.client_id}",
+        try(var.alert_webhook.secure.identifier_uri, null),
+      ])
+      allowed_applications = var.responder_login.allowed_applications
+    }
+
+    login {
+      token_store_enabled = false
+    }
+  }
+
+  tags = local.tags
+
+  depends_on = [azurerm_role_assignment.app_storage_blob_owner]
+}
