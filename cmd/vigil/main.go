@@ -1,6 +1,6 @@
 // Command vigil is Vigil's one binary: the custom handler the Azure Functions host
 // starts (`vigil serve`), the whole app on one machine (`vigil local`), and the
-// operator's tools (`vigil check`, `vigil queues`).
+// operator's tools (`vigil check`, `vigil queues`, `vigil package`, `vigil deploy`).
 package main
 
 import (
@@ -22,6 +22,9 @@ Usage:
   vigil serve  the custom handler the Azure Functions host starts (reads its settings from the environment)
   vigil check  [--config vigil.yaml]   validate the catalog
   vigil queues [--data ./.vigil]       queue depths and dead letters of a local run
+  vigil package [-o vigil.zip]         build the zip the Functions host runs (linux/amd64)
+  vigil deploy [--plan-only] [--yes] [-var-file f.tfvars]... [--infra infra]
+               provision with Terraform (infra/), then publish the package to the function app
   vigil version
 `
 
@@ -61,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(args[1:], stdout, stderr)
 	case "queues":
 		return queues(ctx, args[1:], stdout, stderr)
+	case "package":
+		return pkg(ctx, args[1:], stdout, stderr)
+	case "deploy":
+		return deployCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "vigil", version)
 		return nil

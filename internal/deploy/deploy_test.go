@@ -1,0 +1,294 @@
+package deploy
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/stretchr/testify/require"
+)
+
+// staticToken is a credential for tests: a fixed token, or a fixed failure.
+type staticToken struct {
+	token string
+	err   error
+}
+
+func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if s.err != nil {
+		return azcore.AccessToken{}, s.err
+	}
+	return azcore.AccessToken{Token: s.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// kudu answers like a Flex Consumption app's deployment endpoint: POST
+// /api/publish takes the zip and answers 202 with the deployment's status
+// URL, which reports building, then the outcome.
+type kudu struct {
+	t       *testing.T
+	token   string
+	fail    bool
+	mu      sync.Mutex
+	uploads [][]byte
+	polls   int
+}
+
+func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+k.token {
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/api/publish":
+		if r.URL.Query().Get("RemoteBuild") != "false" || r.Header.Get("Content-Type") != "application/zip" {
+			http.Error(w, "expected RemoteBuild=false and a zip", http.StatusBadRequest)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil {
+			http.Error(w, "not a zip: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		k.uploads = append(k.uploads, body)
+		k.polls = 0
+		w.Header().Set("Location", "/api/deployments/d-1")
+		w.WriteHeader(http.StatusAccepted)
+	case r.Method == http.MethodGet && r.URL.Path == "/api/deployments/d-1":
+		k.polls++
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case k.polls < 3:
+			io.WriteString(w, `{"id":"d-1","status":1,"status_text":"Building and deploying","complete":false}`)
+		case k.fail:
+			io.WriteString(w, `{"id":"d-1","status":3,"status_text":"Function host failed to start","complete":true}`)
+		default:
+			io.WriteString(w, `{"id":"d-1","status":4,"status_text":"Deployment successful","complete":true}`)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (k *kudu) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.uploads)
+}
+
+// terraformOrSkip returns the terraform the test command provides; outside
+// CI, a machine without one skips.
+func terraformOrSkip(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("VIGIL_TERRAFORM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("terraform"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no terraform: scripts/test.sh provides one (scripts/terraform-tools.sh)")
+	}
+	t.Skip("no terraform on PATH")
+	return ""
+}
+
+type fixture struct {
+	dir, varFile, pkg string
+	kudu              *kudu
+	srv               *httptest.Server
+	out               *bytes.Buffer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile("testdata/module/terraform.tf")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "terraform.tf"), src, 0o644))
+	varFile := filepath.Join(t.TempDir(), "prod.tfvars")
+	require.NoError(t, os.WriteFile(varFile, []byte(`name = "func-vigiltest"`+"\n"), 0o644))
+
+	pkg := filepath.Join(t.TempDir(), "vigil.zip")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("host.json")
+	io.WriteString(w, `{"version":"2.0"}`)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(pkg, buf.Bytes(), 0o644))
+
+	k := &kudu{t: t, token: "tok-123"}
+	srv := httptest.NewServer(k)
+	t.Cleanup(srv.Close)
+	return &fixture{dir: dir, varFile: varFile, pkg: pkg, kudu: k, srv: srv, out: &bytes.Buffer{}}
+}
+
+func (f *fixture) options(tfPath string) Options {
+	return Options{
+		Dir: f.dir, VarFiles: []string{f.varFile}, PackagePath: f.pkg, Terraform: tfPath,
+		Credential: staticToken{token: "tok-123"},
+		SCMURL: func(host string) string {
+			if host != "func-vigiltest.azurewebsites.net" {
+				return "http://unexpected.invalid"
+			}
+			return f.srv.URL
+		},
+		PollEvery: time.Millisecond, PublishTimeout: 30 * time.Second,
+		Out: f.out,
+	}
+}
+
+func TestDeployPlansAsksAppliesAndPublishes(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+
+	o := f.options(tfPath)
+	o.In = strings.NewReader("yes\n")
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	out := f.out.String()
+	require.Contains(t, out, "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.")
+	require.Contains(t, out, "Apply this plan?")
+	require.Contains(t, out, "deployment d-1 succeeded")
+	require.Contains(t, out, "deployed: https://func-vigiltest.azurewebsites.net/api/health")
+	require.FileExists(t, filepath.Join(f.dir, "terraform.tfstate"))
+	require.Equal(t, 1, f.kudu.count())
+	pkg, _ := os.ReadFile(f.pkg)
+	require.Equal(t, pkg, f.kudu.uploads[0], "the package is uploaded as it is")
+	require.NoFileExists(t, filepath.Join(f.dir, ".vigil-deploy.tfplan"), "the plan file is removed")
+
+	// Again, with nothing to change: no question, and the package is
+	// published again (a code-only release).
+	f.out.Reset()
+	o.In = strings.NewReader("")
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	require.Contains(t, f.out.String(), "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy.")
+	require.Contains(t, f.out.String(), "the infrastructure is up to date")
+	require.NotContains(t, f.out.String(), "Apply this plan?")
+	require.Equal(t, 2, f.kudu.count())
+}
+
+func TestDeployPlanOnlyChangesNothing(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	o := f.options(tfPath)
+	o.PlanOnly = true
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	require.Contains(t, f.out.String(), "Plan: 1 to add")
+	require.Contains(t, f.out.String(), "plan only: nothing was changed")
+	require.NoFileExists(t, filepath.Join(f.dir, "terraform.tfstate"))
+	require.Zero(t, f.kudu.count())
+}
+
+func TestDeployAppliesNothingUnlessConfirmed(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	for _, answer := range []string{"no\n", "y\n", ""} {
+		f := newFixture(t)
+		o := f.options(tfPath)
+		o.In = strings.NewReader(answer)
+		err := Run(context.Background(), o)
+		require.ErrorContains(t, err, "not applied", "answer %q", answer)
+		require.NoFileExists(t, filepath.Join(f.dir, "terraform.tfstate"))
+		require.Zero(t, f.kudu.count())
+	}
+}
+
+func TestDeployWithYesDoesNotAsk(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	o := f.options(tfPath)
+	o.Yes = true
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	require.NotContains(t, f.out.String(), "Apply this plan?")
+	require.Equal(t, 1, f.kudu.count())
+}
+
+func TestDeployWithoutTerraformSaysHowToGetIt(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("VIGIL_TERRAFORM", "")
+	err := Run(context.Background(), f.options(""))
+	require.ErrorContains(t, err, "no terraform on PATH")
+	require.ErrorContains(t, err, "install Terraform")
+	require.Zero(t, f.kudu.count())
+}
+
+func TestDeployWithoutCredentialsStopsBeforeTerraform(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	o := f.options(tfPath)
+	o.Yes = true
+	o.Credential = staticToken{err: errors.New("DefaultAzureCredential: failed to acquire a token")}
+	err := Run(context.Background(), o)
+	require.ErrorContains(t, err, "no usable Azure credentials")
+	require.ErrorContains(t, err, "az login")
+	require.NoDirExists(t, filepath.Join(f.dir, ".terraform"), "terraform never ran")
+	require.Zero(t, f.kudu.count())
+}
+
+func TestDeployRefusesAMissingVarFile(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	o := f.options(tfPath)
+	o.VarFiles = []string{filepath.Join(t.TempDir(), "missing.tfvars")}
+	require.ErrorContains(t, Run(context.Background(), o), "-var-file")
+}
+
+func TestPublishReportsAFailedDeployment(t *testing.T) {
+	f := newFixture(t)
+	f.kudu.fail = true
+	p := Publisher{HTTP: f.srv.Client(), Credential: staticToken{token: "tok-123"}, PollEvery: time.Millisecond}
+	err := p.Publish(context.Background(), f.srv.URL, f.pkg)
+	require.ErrorContains(t, err, "deployment d-1 failed: Function host failed to start")
+	require.ErrorContains(t, err, "/api/deployments/d-1/log")
+}
+
+func TestPublishExplainsARefusal(t *testing.T) {
+	f := newFixture(t)
+	p := Publisher{HTTP: f.srv.Client(), Credential: staticToken{token: "someone-else"}, PollEvery: time.Millisecond}
+	err := p.Publish(context.Background(), f.srv.URL, f.pkg)
+	require.ErrorContains(t, err, "HTTP 401")
+	require.ErrorContains(t, err, "Website Contributor")
+	require.NotContains(t, err.Error(), "someone-else", "never the token")
+}
+
+func TestSummaryNamesWhatIsDestroyed(t *testing.T) {
+	change := func(addr string, actions ...tfjson.Action) *tfjson.ResourceChange {
+		return &tfjson.ResourceChange{Address: addr, Mode: tfjson.ManagedResourceMode, Change: &tfjson.Change{Actions: actions}}
+	}
+	s := Summarize(&tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+		change("azurerm_servicebus_queue.vigil[\"status\"]", tfjson.ActionCreate),
+		change("azurerm_function_app_flex_consumption.vigil", tfjson.ActionUpdate),
+		change("azurerm_cosmosdb_account.vigil", tfjson.ActionDelete, tfjson.ActionCreate),
+		change("azurerm_key_vault_secret.old", tfjson.ActionDelete),
+		change("azurerm_resource_group.vigil[0]", tfjson.ActionNoop),
+		{Address: "data.azurerm_client_config.current", Mode: tfjson.DataResourceMode, Change: &tfjson.Change{Actions: tfjson.Actions{tfjson.ActionRead}}},
+	}})
+	require.Equal(t, "Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy.\n"+
+		"  replace  azurerm_cosmosdb_account.vigil\n"+
+		"  destroy  azurerm_key_vault_secret.old\n", s.String())
+
+	var out bytes.Buffer
+	require.False(t, confirm(strings.NewReader("yes please\n"), &out, s))
+	require.Contains(t, out.String(), "DESTROYS")
+	require.True(t, confirm(strings.NewReader(" yes \n"), io.Discard, s))
+}
+
+func TestSCMURL(t *testing.T) {
+	require.Equal(t, "https://func-vigil1.scm.azurewebsites.net", SCMURL("func-vigil1.azurewebsites.net"))
+	require.Equal(t, "https://func-vigil-a1b2.scm.westeurope-01.azurewebsites.net", SCMURL("func-vigil-a1b2.westeurope-01.azurewebsites.net"))
+}

@@ -1,0 +1,26 @@
+# A stand-in for infra/ with the same outputs, built only from Terraform's
+# built-in terraform_data resource: vigil deploy's tests run a real terraform
+# init, plan and apply against it without Azure.
+terraform {
+  required_version = ">= 1.9"
+}
+
+variable "name" {
+  type = string
+}
+
+resource "terraform_data" "app" {
+  input = var.name
+}
+
+output "function_app_name" {
+  value = terraform_data.app.output
+}
+
+output "function_app_default_hostname" {
+  value = "${terraform_data.app.output}.azurewebsites.net"
+}
+
+output "action_group_id" {
+  value = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-vigil/providers/Microsoft.Insights/actionGroups/ag-vigil"
+}
