@@ -12,6 +12,11 @@ locals {
   # No key, password or connection string appears here (a terraform test
   # checks it).
   base_settings = {
+    # The provider writes an AzureWebJobsStorage connection string (with an
+    # empty key) even for identity-based storage, and the host would use it
+    # rather than the __accountName settings; an empty value overrides it
+    # (hashicorp/terraform-provider-azurerm#29693).
+    "AzureWebJobsStorage"              = ""
     "AzureWebJobsStorage__accountName" = azurerm_storage_account.app.name
     "AzureWebJobsStorage__credential"  = "managedidentity"
     "AzureWebJobsStorage__clientId"    = azurerm_user_assigned_identity.app.client_id
@@ -86,10 +91,13 @@ resource "azurerm_function_app_flex_consumption" "vigil" {
   maximum_instance_count = var.function_app.maximum_instance_count
   instance_memory_in_mb  = var.function_app.instance_memory_in_mb
 
+  # Warm instances for the whole paging path: HTTP intake, then the queue
+  # functions that open the incident, page, and escalate (Flex scales each
+  # non-HTTP function on instances of its own).
   dynamic "always_ready" {
-    for_each = var.function_app.always_ready_instances > 0 ? [1] : []
+    for_each = var.function_app.always_ready_instances > 0 ? ["http", "function:ProcessIntake", "function:Notify", "function:EscalateIncident"] : []
     content {
-      name           = "http"
+      name           = always_ready.value
       instance_count = var.function_app.always_ready_instances
     }
   }

@@ -10,9 +10,9 @@ resource "azurerm_role_assignment" "app_storage_blob_owner" {
   principal_type       = "ServicePrincipal"
 }
 
-# The app sends to every queue (hand-offs, pages, timers, parked messages).
+# The app sends to the queues no function triggers on (parked messages).
 resource "azurerm_role_assignment" "app_servicebus_sender" {
-  for_each = local.queues
+  for_each = { for name, q in local.queues : name => q if !q.trigger }
 
   scope                = azurerm_servicebus_queue.vigil[each.key].id
   role_definition_name = "Azure Service Bus Data Sender"
@@ -20,12 +20,15 @@ resource "azurerm_role_assignment" "app_servicebus_sender" {
   principal_type       = "ServicePrincipal"
 }
 
-# ... and receives only from the queues a function triggers on.
-resource "azurerm_role_assignment" "app_servicebus_receiver" {
+# On the queues a function triggers on, the app sends, receives, and reads the
+# queue's length: the Functions scale controller asks for runtime properties,
+# which needs Manage on the entity (Data Receiver alone runs the functions but
+# cannot scale them out). Data Owner, scoped to that one queue.
+resource "azurerm_role_assignment" "app_servicebus_owner" {
   for_each = { for name, q in local.queues : name => q if q.trigger }
 
   scope                = azurerm_servicebus_queue.vigil[each.key].id
-  role_definition_name = "Azure Service Bus Data Receiver"
+  role_definition_name = "Azure Service Bus Data Owner"
   principal_id         = azurerm_user_assigned_identity.app.principal_id
   principal_type       = "ServicePrincipal"
 }

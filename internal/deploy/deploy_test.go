@@ -36,12 +36,14 @@ func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 }
 
 // kudu answers like a Flex Consumption app's deployment endpoint: POST
-// /api/publish takes the zip and answers 202 with the deployment's status
-// URL, which reports building, then the outcome.
+// /api/publish takes the zip and answers 202 with the deployment id as its
+// body; /api/deployments/<id> is not listed at first, then reports building,
+// then the outcome (status 4, or final when set: 3 failed, 5 cancelled).
 type kudu struct {
 	t       *testing.T
 	token   string
-	fail    bool
+	final   int
+	refuse  int // storage refusals (400 BlobUploadFailedException) before accepting
 	mu      sync.Mutex
 	uploads [][]byte
 	polls   int
@@ -56,6 +58,11 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer k.mu.Unlock()
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/publish":
+		if k.refuse > 0 {
+			k.refuse--
+			http.Error(w, `{"Message":"BlobUploadFailedException: 403 This request is not authorized"}`, http.StatusBadRequest)
+			return
+		}
 		if r.URL.Query().Get("RemoteBuild") != "false" || r.Header.Get("Content-Type") != "application/zip" {
 			http.Error(w, "expected RemoteBuild=false and a zip", http.StatusBadRequest)
 			return
@@ -67,17 +74,25 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		k.uploads = append(k.uploads, body)
 		k.polls = 0
-		w.Header().Set("Location", "/api/deployments/d-1")
 		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "d-1")
 	case r.Method == http.MethodGet && r.URL.Path == "/api/deployments/d-1":
 		k.polls++
-		w.Header().Set("Content-Type", "application/json")
 		switch {
-		case k.polls < 3:
+		case k.polls == 1:
+			http.NotFound(w, r) // not listed yet
+			return
+		case k.polls < 4:
+			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id":"d-1","status":1,"status_text":"Building and deploying","complete":false}`)
-		case k.fail:
+		case k.final == 3:
+			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id":"d-1","status":3,"status_text":"Function host failed to start","complete":true}`)
+		case k.final == 5:
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"d-1","status":5,"status_text":"Cancelled: another deployment is in progress","complete":true}`)
 		default:
+			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id":"d-1","status":4,"status_text":"Deployment successful","complete":true}`)
 		}
 	default:
@@ -250,11 +265,27 @@ func TestDeployRefusesAMissingVarFile(t *testing.T) {
 
 func TestPublishReportsAFailedDeployment(t *testing.T) {
 	f := newFixture(t)
-	f.kudu.fail = true
+	f.kudu.final = 3
 	p := Publisher{HTTP: f.srv.Client(), Credential: staticToken{token: "tok-123"}, PollEvery: time.Millisecond}
 	err := p.Publish(context.Background(), f.srv.URL, f.pkg)
 	require.ErrorContains(t, err, "deployment d-1 failed: Function host failed to start")
 	require.ErrorContains(t, err, "/api/deployments/d-1/log")
+
+	f.kudu.final = 5
+	err = p.Publish(context.Background(), f.srv.URL, f.pkg)
+	require.ErrorContains(t, err, "deployment d-1 was cancelled: Cancelled: another deployment is in progress")
+}
+
+func TestPublishWaitsForTheStorageRoleToTakeEffect(t *testing.T) {
+	f := newFixture(t)
+	f.kudu.refuse = 2
+	var log strings.Builder
+	p := Publisher{HTTP: f.srv.Client(), Credential: staticToken{token: "tok-123"}, PollEvery: time.Millisecond, Log: &log}
+	restore := setUploadRetryEvery(time.Millisecond)
+	defer restore()
+	require.NoError(t, p.Publish(context.Background(), f.srv.URL, f.pkg))
+	require.Equal(t, 1, f.kudu.count())
+	require.Equal(t, 2, strings.Count(log.String(), "refused the upload"))
 }
 
 func TestPublishExplainsARefusal(t *testing.T) {

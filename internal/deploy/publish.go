@@ -28,11 +28,20 @@ type Publisher struct {
 	Log        io.Writer
 }
 
-// Kudu deployment states (status in /api/deployments).
+// Deployment states (status in /api/deployments/<id>), as the Azure CLI reads
+// them for Flex Consumption.
 const (
-	kuduFailed  = 3
-	kuduSuccess = 4
+	kuduCancelled       = -1
+	kuduFailed          = 3
+	kuduSuccess         = 4
+	kuduConflictAborted = 5 // cancelled: another deployment was running
+	kuduPartialSuccess  = 6
+	notFoundGrace       = 30 * time.Second // a new deployment may not be listed at once
+	uploadRetryFor      = 3 * time.Minute  // a new role on the storage may not be in force yet
 )
+
+// uploadRetryEvery paces retried uploads (a variable for tests).
+var uploadRetryEvery = 10 * time.Second
 
 type deployment struct {
 	ID         string `json:"id"`
@@ -58,93 +67,141 @@ func (p Publisher) Publish(ctx context.Context, base, pkgPath string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	f, err := os.Open(pkgPath)
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-
 	// RemoteBuild=false: the package already holds the built binary.
 	publishURL := strings.TrimSuffix(base, "/") + "/api/publish?RemoteBuild=false&Deployer=vigil"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, publishURL, f)
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
+	var resp *http.Response
+	var body []byte
+	var size int64
+	for start := time.Now(); ; {
+		var err error
+		resp, body, size, err = p.upload(ctx, publishURL, pkgPath)
+		if err != nil {
+			return err
+		}
+		// Storage refuses the upload while the app identity's new role there
+		// is not yet in force: wait for it a little.
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "BlobUploadFailed") && time.Since(start) < uploadRetryFor {
+			fmt.Fprintln(logw, "    the deployment storage refused the upload (a new role assignment may not be in force yet); retrying")
+			if err := sleep(ctx, uploadRetryEvery); err != nil {
+				return fmt.Errorf("publish: %w", err)
+			}
+			continue
+		}
+		break
 	}
-	req.ContentLength = st.Size()
-	req.Header.Set("Content-Type", "application/zip")
-	resp, err := p.do(ctx, req)
-	if err != nil {
-		return err
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusAccepted:
 	default:
 		return statusError("uploading the package", resp.StatusCode, body)
 	}
-	fmt.Fprintf(logw, "    uploaded %d bytes; waiting for the deployment\n", st.Size())
+	fmt.Fprintf(logw, "    uploaded %d bytes; waiting for the deployment\n", size)
 
-	// The deployment's own status URL when the endpoint gives one, else the
-	// latest deployment of the app.
+	// The answer names the deployment (its id as the body; a Location header
+	// on some versions); without either, the app's latest deployment.
 	statusURL := strings.TrimSuffix(base, "/") + "/api/deployments/latest"
-	if loc := resp.Header.Get("Location"); loc != "" {
-		u, err := url.Parse(base)
-		if err == nil {
+	if id := strings.Trim(strings.TrimSpace(string(body)), `"`); id != "" && !strings.ContainsAny(id, "/{} ") {
+		statusURL = strings.TrimSuffix(base, "/") + "/api/deployments/" + url.PathEscape(id)
+	} else if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(base); err == nil {
 			if ref, err := u.Parse(loc); err == nil {
 				statusURL = ref.String()
 			}
 		}
 	}
 	last := ""
+	polling := time.Now()
 	for {
-		d, err := p.status(ctx, statusURL)
+		d, found, err := p.status(ctx, statusURL)
 		if err != nil {
 			return err
+		}
+		if !found && time.Since(polling) > notFoundGrace {
+			return fmt.Errorf("publish: the deployment (%s) is not listed %s after the upload", statusURL, notFoundGrace)
 		}
 		if d.StatusText != "" && d.StatusText != last {
 			fmt.Fprintf(logw, "    %s\n", d.StatusText)
 			last = d.StatusText
 		}
-		switch {
-		case d.Status == kuduSuccess && d.Complete:
+		switch d.Status {
+		case kuduSuccess:
 			fmt.Fprintf(logw, "    deployment %s succeeded\n", d.ID)
 			return nil
-		case d.Status == kuduFailed:
-			return fmt.Errorf("publish: deployment %s failed: %s (its log: %s/api/deployments/%s/log)",
-				d.ID, d.StatusText, strings.TrimSuffix(base, "/"), d.ID)
+		case kuduPartialSuccess:
+			fmt.Fprintf(logw, "    deployment %s partly succeeded: %s (check its log)\n", d.ID, d.StatusText)
+			return nil
+		case kuduFailed, kuduCancelled, kuduConflictAborted:
+			what := "failed"
+			if d.Status != kuduFailed {
+				what = "was cancelled"
+			}
+			return fmt.Errorf("publish: deployment %s %s: %s (its log: %s/api/deployments/%s/log)",
+				d.ID, what, d.StatusText, strings.TrimSuffix(base, "/"), d.ID)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("publish: the deployment did not finish within %s: %w", timeout, ctx.Err())
-		case <-time.After(every):
+		if err := sleep(ctx, every); err != nil {
+			return fmt.Errorf("publish: the deployment did not finish within %s: %w", timeout, err)
 		}
 	}
 }
 
-func (p Publisher) status(ctx context.Context, statusURL string) (deployment, error) {
+// upload posts the package once.
+func (p Publisher) upload(ctx context.Context, publishURL, pkgPath string) (*http.Response, []byte, int64, error) {
+	f, err := os.Open(pkgPath)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("publish: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("publish: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, publishURL, f)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("publish: %w", err)
+	}
+	req.ContentLength = st.Size()
+	req.Header.Set("Content-Type", "application/zip")
+	req.Header.Set("Cache-Control", "no-cache")
+	resp, err := p.do(ctx, req)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp, body, st.Size(), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// status reads the deployment; found is false while it is not listed yet.
+func (p Publisher) status(ctx context.Context, statusURL string) (d deployment, found bool, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statusURL, nil)
 	if err != nil {
-		return deployment{}, fmt.Errorf("publish: %w", err)
+		return deployment{}, false, fmt.Errorf("publish: %w", err)
 	}
 	resp, err := p.do(ctx, req)
 	if err != nil {
-		return deployment{}, err
+		return deployment{}, false, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-		return deployment{}, statusError("reading the deployment's status", resp.StatusCode, body)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return deployment{}, false, nil
+	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted:
+		return deployment{}, false, statusError("reading the deployment's status", resp.StatusCode, body)
 	}
-	var d deployment
 	if err := json.Unmarshal(body, &d); err != nil {
-		return deployment{}, fmt.Errorf("publish: the deployment's status is not JSON: %w", err)
+		// A half-started endpoint may answer something else: ask again.
+		return deployment{Status: -2}, true, nil
 	}
-	return d, nil
+	return d, true, nil
 }
 
 // do signs req with a fresh Resource Manager token and sends it.
