@@ -62,12 +62,20 @@ func WithInsecureHTTP() ChannelOption {
 	return func(cc *channelConfig) { cc.insecureHTTP = true }
 }
 
+// WithBaseURL sends a channel that talks to one fixed API (Statuspage's
+// https://api.statuspage.io/v1) to base instead: for tests and proxies. Channels
+// whose address comes from a setting or a parameter ignore it.
+func WithBaseURL(base string) ChannelOption {
+	return func(cc *channelConfig) { cc.baseURL = base }
+}
+
 type channelConfig struct {
 	client       *http.Client
 	timeout      time.Duration
 	timeoutSet   bool
 	now          func() time.Time
 	insecureHTTP bool
+	baseURL      string
 }
 
 func newChannelConfig(opts []ChannelOption) channelConfig {
@@ -90,12 +98,16 @@ func newChannelConfig(opts []ChannelOption) channelConfig {
 	return c
 }
 
-// request is one POST of a JSON body.
+// request is one call with an optional JSON body: a POST unless method says
+// otherwise.
 type request struct {
 	channel string // names the channel in errors: "slack"
+	method  string // default POST
 	url     string
-	body    []byte
-	header  http.Header
+	body    []byte // nil: no body
+	// maxAnswer bounds how much of the answer is read (default maxResponseBody).
+	maxAnswer int64
+	header    http.Header
 	// secrets are strings no error may contain: the URL, a token, an ack link.
 	secrets []string
 }
@@ -106,10 +118,18 @@ type response struct {
 	body   []byte
 }
 
-// send posts rq and returns the answer, whatever its status; the error is a
+// send sends rq and returns the answer, whatever its status; the error is a
 // Transient one when no answer came.
 func (c *channelConfig) send(ctx context.Context, rq request) (*response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rq.url, bytes.NewReader(rq.body))
+	method := rq.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	var body io.Reader = http.NoBody
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rq.url, body)
 	if err != nil {
 		// The error would quote the URL, which is a secret.
 		return nil, fault.New(fault.Permanent, "%s: cannot build a request to the configured URL", rq.channel)
@@ -117,7 +137,9 @@ func (c *channelConfig) send(ctx context.Context, rq request) (*response, error)
 	for k, vs := range rq.header {
 		req.Header[k] = vs
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if rq.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.client.Do(req)
@@ -127,9 +149,13 @@ func (c *channelConfig) send(ctx context.Context, rq request) (*response, error)
 	defer resp.Body.Close()
 	// An answer whose body breaks off is classified by its status all the same;
 	// callers that need the body fail to parse it.
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	limit := rq.maxAnswer
+	if limit <= 0 {
+		limit = maxResponseBody
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
-	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return &response{status: resp.StatusCode, header: resp.Header, body: answer}, nil
 }
 
 func success(status int) bool { return status >= 200 && status < 300 }
