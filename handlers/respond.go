@@ -61,11 +61,18 @@ func decodeJSON(req *HTTPRequest, v any) error {
 }
 
 // incidentAction is POST /api/incidents/{id}/{action}: acknowledge, unacknowledge,
-// escalate, jump, reassign, add-responder, mitigate, resolve, role, severity, note.
+// escalate, jump, reassign, add-responder, mitigate, resolve, role, severity,
+// note; and status-update and visibility (customer communication).
 func (s *Server) incidentAction(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
 	who, err := s.signedIn(req)
 	if err != nil {
 		return s.errorHTTP(err)
+	}
+	switch req.Params["action"] {
+	case "status-update":
+		return s.statusUpdate(ctx, req, now)
+	case "visibility":
+		return s.visibility(ctx, req, now)
 	}
 	var a app.Action
 	if err := decodeJSON(req, &a); err != nil {

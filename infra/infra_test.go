@@ -148,10 +148,12 @@ var notTerraforms = map[string]string{
 	"VIGIL_LOCAL_BUS_TOKEN":        "`vigil local`'s embedded queue",
 	"VIGIL_DEV":                    "`vigil local`'s development pages",
 	"VIGIL_NOTIFY_SEND":            "`vigil local` only: in Azure every configured channel sends",
+	"VIGIL_STATUSPAGE_URL":         "tests only: points Statuspage at a test server",
 }
 
 // Settings Terraform sets that the code does not read itself, and who does.
 var readByOthers = map[string]string{
+	"AzureWebJobsStorage":                       "the Functions host: empty, overriding the provider's keyless connection string",
 	"AzureWebJobsStorage__accountName":          "the Functions host (its storage)",
 	"AzureWebJobsStorage__credential":           "the Functions host",
 	"AzureWebJobsStorage__clientId":             "the Functions host",

@@ -29,7 +29,7 @@ output "key_vault_name" {
 }
 
 output "servicebus_namespace" {
-  description = "The Service Bus namespace (queues: intake, notify, escalations, poison)."
+  description = "The Service Bus namespace (queues: intake, notify, escalations, status, poison)."
   value       = azurerm_servicebus_namespace.vigil.name
 }
 

@@ -34,6 +34,13 @@ locals {
       duplicate_detection_window = "PT10M"
       default_message_ttl        = "P14D"
     }
+    status = {
+      trigger                    = true
+      lock_duration              = "PT1M"
+      max_delivery_count         = 10
+      duplicate_detection_window = "PT10M"
+      default_message_ttl        = "P14D"
+    }
     poison = {
       trigger                    = false
       lock_duration              = "PT1M"

@@ -42,6 +42,8 @@ const (
 	envPublicURL  = "VIGIL_PUBLIC_URL"
 	envDev        = "VIGIL_DEV"
 	envNotifySend = "VIGIL_NOTIFY_SEND"
+	// envStatuspageURL replaces Statuspage's API base URL (a test server).
+	envStatuspageURL = "VIGIL_STATUSPAGE_URL"
 
 	// Cosmos DB, named the way Functions apps name identity-based connections.
 	envCosmosEndpoint = "CosmosDB__accountEndpoint"
@@ -179,11 +181,15 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 		return nil, nil, nil, err
 	}
 	svc.Notifier = router
+	if svc.Publishers, err = publishersFromEnv(cat, local != nil); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
 	if svc.Throttle, err = notify.NewThrottle(nil); err != nil {
 		closeAll()
 		return nil, nil, nil, err
 	}
-	log.Info("notification channels", "channels", channels, "outbox", local != nil)
+	log.Info("notification channels", "channels", channels, "outbox", local != nil, "statusPublishers", len(svc.Publishers))
 	var outbox handlers.OutboxLister
 	if local != nil {
 		outbox = local
@@ -214,6 +220,65 @@ func notifierFromEnv(local *sqlitestore.Store) (*notify.Router, []string, error)
 		cred = c
 	}
 	return notify.FromSettings(os.Getenv, cred, opts...)
+}
+
+// publishersFromEnv builds the status publishers vigil.yaml configures, their
+// secrets read from the settings the catalog names (Key Vault references in
+// Azure). A configured publisher whose setting is missing stops start-up:
+// updates would otherwise silently go nowhere. Under `vigil local` they are
+// built only with VIGIL_NOTIFY_SEND=1 (updates still reach linked cases);
+// VIGIL_STATUSPAGE_URL points Statuspage at a test server.
+func publishersFromEnv(cat *catalog.Catalog, local bool) (map[string]app.StatusPublisher, error) {
+	if local && os.Getenv(envNotifySend) != "1" {
+		return nil, nil
+	}
+	get := func(name string) string { return strings.TrimSpace(os.Getenv(name)) }
+	var opts []notify.ChannelOption
+	if base := get(envStatuspageURL); base != "" {
+		opts = append(opts, notify.WithBaseURL(base))
+		if local {
+			opts = append(opts, notify.WithInsecureHTTP())
+		}
+	}
+	out := map[string]app.StatusPublisher{}
+	cfg := cat.StatusPublishing
+	if sp := cfg.Statuspage; sp != nil {
+		key := get(sp.APIKeySetting)
+		if key == "" {
+			return nil, fmt.Errorf("%s is not set: vigil.yaml publishes to Statuspage page %s with the API key it holds", sp.APIKeySetting, sp.PageID)
+		}
+		p, err := notify.NewStatuspage(sp.PageID, key, sp.Components, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("statusPublishing.statuspage: %w", err)
+		}
+		out["statuspage"] = p
+	}
+	if len(cfg.Webhooks) > 0 {
+		text := get(notify.SettingWebhookSigningKey)
+		if text == "" {
+			return nil, fmt.Errorf("%s is not set: status webhooks are signed with it", notify.SettingWebhookSigningKey)
+		}
+		key, err := signedlink.ParseKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", notify.SettingWebhookSigningKey, err)
+		}
+		for _, w := range cfg.Webhooks {
+			u := get(w.URLSetting)
+			if u == "" {
+				return nil, fmt.Errorf("%s is not set: it holds the URL of status webhook %s", w.URLSetting, w.ID)
+			}
+			var hookOpts []notify.ChannelOption
+			if local {
+				hookOpts = append(hookOpts, notify.WithInsecureHTTP())
+			}
+			h, err := notify.NewStatusHook(u, key, hookOpts...)
+			if err != nil {
+				return nil, fmt.Errorf("statusPublishing.webhooks %s (%s): %w", w.ID, w.URLSetting, err)
+			}
+			out[w.ID] = h
+		}
+	}
+	return out, nil
 }
 
 // cosmosFromEnv opens the Cosmos DB store named by the app settings, signed in

@@ -90,6 +90,11 @@ override_resource {
 }
 override_resource {
   override_during = plan
+  target          = azurerm_servicebus_queue.vigil["status"]
+  values          = { id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-vigil/providers/Microsoft.ServiceBus/namespaces/sb-vigil/queues/status" }
+}
+override_resource {
+  override_during = plan
   target          = azurerm_servicebus_queue.vigil["poison"]
   values          = { id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-vigil/providers/Microsoft.ServiceBus/namespaces/sb-vigil/queues/poison" }
 }
@@ -184,9 +189,9 @@ run "no_keys_or_connection_strings_in_app_settings" {
   }
   assert {
     condition = length(setintersection(keys(azurerm_function_app_flex_consumption.vigil.app_settings), [
-      "AzureWebJobsStorage", "ServiceBusConnection", "CosmosDB", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    ])) == 0
-    error_message = "Connections must be identity-based (__accountName, __fullyQualifiedNamespace, __accountEndpoint), never a connection string."
+      "ServiceBusConnection", "CosmosDB", "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    ])) == 0 && azurerm_function_app_flex_consumption.vigil.app_settings["AzureWebJobsStorage"] == ""
+    error_message = "Connections must be identity-based (__accountName, __fullyQualifiedNamespace, __accountEndpoint), never a connection string; AzureWebJobsStorage is empty so that the provider's keyless connection string is not used."
   }
   assert {
     condition     = azurerm_function_app_flex_consumption.vigil.app_settings["ServiceBusConnection__credential"] == "managedidentity" && azurerm_function_app_flex_consumption.vigil.app_settings["ServiceBusConnection__clientId"] == "44444444-4444-4444-4444-444444444444"
@@ -257,15 +262,15 @@ run "each_role_is_the_narrowest_on_one_resource" {
     condition = alltrue([
       for name, ra in azurerm_role_assignment.app_servicebus_sender :
       ra.role_definition_name == "Azure Service Bus Data Sender" && ra.scope == azurerm_servicebus_queue.vigil[name].id
-    ]) && length(azurerm_role_assignment.app_servicebus_sender) == 4
-    error_message = "The app must be a Data Sender on each queue, scoped to that queue."
+    ]) && toset(keys(azurerm_role_assignment.app_servicebus_sender)) == toset(["poison"])
+    error_message = "The app must only send to the queue no function triggers on (poison), scoped to it."
   }
   assert {
     condition = alltrue([
-      for name, ra in azurerm_role_assignment.app_servicebus_receiver :
-      ra.role_definition_name == "Azure Service Bus Data Receiver" && ra.scope == azurerm_servicebus_queue.vigil[name].id
-    ]) && toset(keys(azurerm_role_assignment.app_servicebus_receiver)) == toset(["intake", "notify", "escalations"])
-    error_message = "The app must receive only from the queues a function triggers on (not from poison)."
+      for name, ra in azurerm_role_assignment.app_servicebus_owner :
+      ra.role_definition_name == "Azure Service Bus Data Owner" && ra.scope == azurerm_servicebus_queue.vigil[name].id
+    ]) && toset(keys(azurerm_role_assignment.app_servicebus_owner)) == toset(["intake", "notify", "escalations", "status"])
+    error_message = "On each triggered queue (and only there) the app needs Data Owner scoped to that queue: receive, send, and the queue length for scaling."
   }
   assert {
     condition     = azurerm_cosmosdb_sql_role_assignment.app.role_definition_id == "${azurerm_cosmosdb_account.vigil.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002" && azurerm_cosmosdb_sql_role_assignment.app.scope == "${azurerm_cosmosdb_account.vigil.id}/dbs/vigil"
@@ -291,7 +296,7 @@ run "each_role_is_the_narrowest_on_one_resource" {
     condition = alltrue([
       for ra in concat(
         [azurerm_role_assignment.app_storage_blob_owner, azurerm_role_assignment.app_key_vault_secrets_user, azurerm_role_assignment.app_monitoring_publisher, azurerm_role_assignment.deployer_secrets_officer],
-        values(azurerm_role_assignment.app_servicebus_sender), values(azurerm_role_assignment.app_servicebus_receiver),
+        values(azurerm_role_assignment.app_servicebus_sender), values(azurerm_role_assignment.app_servicebus_owner),
       ) : !can(regex("^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/?$", ra.scope)) && !contains(["Owner", "Contributor"], ra.role_definition_name)
     ])
     error_message = "No grant may be on a whole subscription or resource group, or be Owner or Contributor."
@@ -306,7 +311,7 @@ run "queues_match_the_app" {
   command = plan
 
   assert {
-    condition     = toset(keys(azurerm_servicebus_queue.vigil)) == toset(["intake", "notify", "escalations", "poison"])
+    condition     = toset(keys(azurerm_servicebus_queue.vigil)) == toset(["intake", "notify", "escalations", "status", "poison"])
     error_message = "The queues must be those the functions bind to and send to."
   }
   assert {

@@ -26,6 +26,7 @@ const (
 	QueueNotify      = "notify"
 	QueueEscalations = "escalations"
 	QueuePoison      = "poison"
+	QueueStatus      = "status"
 )
 
 // Entity is a Service Bus queue the app uses, with the settings it depends on.
@@ -54,6 +55,9 @@ var Entities = []Entity{
 	// Escalation timers are scheduled messages keyed per (incident, cycle,
 	// position); the handler re-checks the incident, so a redelivery is harmless.
 	{Name: QueueEscalations, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
+	// Status updates to publish (keyed per update) and linked cases to close
+	// (keyed per resolution); the handler checks what is still owed.
+	{Name: QueueStatus, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 	// Parked messages wait for an operator; nothing triggers on them.
 	{Name: QueuePoison, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 }
@@ -75,6 +79,9 @@ type Store interface {
 	// escalation step was due at or before `before`, most overdue first. It reads
 	// an index (never every incident): the sweep runs every minute.
 	ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// ListDueStatus returns the ids of open incidents whose customer
+	// communication is due (Comms.DueAt at or before before), earliest first.
+	ListDueStatus(ctx context.Context, before time.Time, limit int) ([]string, error)
 
 	// CreateOverride stores an on-call override; fault.Exists if the id is taken.
 	CreateOverride(ctx context.Context, o *oncall.Override) error
@@ -156,6 +163,8 @@ type Service struct {
 	// RetryAfter, when set, reads the delay a channel asked for from its error.
 	RetryAfter func(error) (time.Duration, bool)
 	Catalog    *catalog.Catalog
+	// Publishers put status updates on status pages, by catalog publisher id.
+	Publishers map[string]StatusPublisher
 	Links      *signedlink.Signer
 	// PublicURL is the base URL customers and responders reach the app at.
 	PublicURL string

@@ -52,6 +52,7 @@ func escalationMessageID(m EscalationMessage) string {
 // in memory before the incident is first written. It reports false when no
 // policy serves the incident (the catalog has no on-call configuration).
 func (s *Service) planOpening(ctx context.Context, inc *incident.Incident, now time.Time) (bool, []incident.Page, error) {
+	inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
 	pol, ok := s.Catalog.PolicyFor(inc.Severity, inc.Components)
 	if !ok {
 		return false, nil, nil
@@ -110,6 +111,9 @@ func (s *Service) finish(ctx context.Context, inc *incident.Incident, pages []in
 		})...)
 	}
 	if err := s.send(ctx, ns); err != nil {
+		return err
+	}
+	if err := s.dispatchStatus(ctx, inc, now); err != nil {
 		return err
 	}
 	e := inc.Escalation

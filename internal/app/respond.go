@@ -190,6 +190,7 @@ func (s *Service) mutateIncident(ctx context.Context, id string, now time.Time, 
 		if err != nil {
 			return nil, err
 		}
+		inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
 		if fingerprint(inc) != before {
 			err = s.Store.UpdateIncident(ctx, inc)
 		}

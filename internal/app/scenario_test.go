@@ -103,6 +103,7 @@ type page struct {
 	person string
 	step   int
 	at     time.Time
+	event  string
 }
 
 // sim is a fake clock, a simulated Service Bus and a recording notifier around a
@@ -113,14 +114,16 @@ type sim struct {
 	store *sqlitestore.Store
 	now   time.Time
 
-	mu       sync.Mutex
-	pending  []simMsg
-	seen     map[string]time.Time // queue/messageId → enqueued, for duplicate detection
-	seq      int64
-	pages    []page
-	lose     func(m simMsg) bool // drop a scheduled message (a lost timer)
-	twice    bool                // deliver every escalation message twice
-	sweepOff bool
+	mu      sync.Mutex
+	pending []simMsg
+	seen    map[string]time.Time // queue/messageId → enqueued, for duplicate detection
+	seq     int64
+	pages   []page
+	lose    func(m simMsg) bool // drop a scheduled message (a lost timer)
+	twice   bool                // deliver every escalation message twice
+	// statusTwice delivers every status message twice (a redelivery).
+	statusTwice bool
+	sweepOff    bool
 }
 
 func newSim(t *testing.T, policy string) *sim {
@@ -129,6 +132,11 @@ func newSim(t *testing.T, policy string) *sim {
 	if policy != "standard" {
 		yaml = yaml[:len(yaml)-len("policy: standard}\n")] + "policy: " + policy + "}\n"
 	}
+	return newSimWith(t, yaml)
+}
+
+func newSimWith(t *testing.T, yaml string) *sim {
+	t.Helper()
 	cat, err := catalog.Parse("scenario.yaml", []byte(yaml))
 	require.NoError(t, err)
 	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "store.db"))
@@ -181,7 +189,7 @@ func (s *sim) enqueue(queue string, m bus.Message, at time.Time) int64 {
 func (s *sim) Deliver(ctx context.Context, n incident.Notification) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pages = append(s.pages, page{person: n.Person, step: n.Step, at: s.now})
+	s.pages = append(s.pages, page{person: n.Person, step: n.Step, at: s.now, event: n.Event})
 	return nil
 }
 
@@ -212,6 +220,8 @@ func (s *sim) run(until time.Time) {
 			s.now = nextSweep
 			_, err := s.svc.SweepEscalations(ctx, s.now)
 			require.NoError(s.t, err)
+			_, err = s.svc.UpdateReminder(ctx, s.now)
+			require.NoError(s.t, err)
 			nextSweep = nextSweep.Add(time.Minute)
 			continue
 		}
@@ -237,6 +247,12 @@ func (s *sim) run(until time.Time) {
 				err = s.svc.DeliverNotification(ctx, m.body, s.now)
 			case app.QueueEscalations:
 				err = s.svc.EscalateIncident(ctx, m.body, s.now)
+			case app.QueueStatus:
+				err = s.svc.PublishStatus(ctx, m.body, s.now)
+				if s.statusTwice {
+					require.NoError(s.t, err)
+					err = s.svc.PublishStatus(ctx, m.body, s.now)
+				}
 			}
 			require.NoError(s.t, err, "%s %s", m.queue, m.id)
 		}
@@ -246,12 +262,17 @@ func (s *sim) run(until time.Time) {
 	}
 }
 
-func (s *sim) paged() []string {
+func (s *sim) paged() []string { return s.told(incident.NotifyPage) }
+
+// told lists who was sent notifications of event, and when.
+func (s *sim) told(event string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for _, p := range s.pages {
-		out = append(out, fmt.Sprintf("%s@+%s", p.person, p.at.Sub(t0)))
+		if p.event == event {
+			out = append(out, fmt.Sprintf("%s@+%s", p.person, p.at.Sub(t0)))
+		}
 	}
 	return out
 }

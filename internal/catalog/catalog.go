@@ -41,6 +41,9 @@ type Catalog struct {
 	Policies   []EscalationPolicy `yaml:"escalationPolicies"`
 	Escalation Escalation         `yaml:"escalation"`
 
+	// StatusPublishing: where customer-facing status updates go.
+	StatusPublishing StatusPublishing `yaml:"statusPublishing"`
+
 	expectations map[incident.Severity]incident.Expectations
 	byComponent  map[string]*Component
 	byTenant     map[string]*Tenant
@@ -311,6 +314,7 @@ func (v *validator) check(c *Catalog) {
 		}
 	}
 	v.checkOnCall(c, teams, components)
+	v.checkStatus(c, components)
 	for name, e := range c.Severity.Expectations {
 		p := []any{"severity", "expectations", name}
 		if _, err := incident.ParseSeverity(name); err != nil {

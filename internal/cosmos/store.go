@@ -177,6 +177,9 @@ type lookupItem struct {
 	// before the incident, so it is never later than the incident's own due
 	// time for long; the sweep re-reads the incident before acting.
 	DueAt int64 `json:"dueAt,omitempty"`
+	// StatusDueAt is, the same way, when the incident's customer
+	// communication is next due: the reminder sweep's index.
+	StatusDueAt int64 `json:"statusDueAt,omitempty"`
 }
 
 // overrideItem is an on-call override in the lookups container (pk "overrides").
@@ -202,6 +205,13 @@ const OverrideRetention = 90 * 24 * time.Hour
 func overrideTTL(end, now time.Time) int64 {
 	ttl := int64((end.Sub(now) + OverrideRetention) / time.Second)
 	return max(ttl, 3600)
+}
+
+func statusDueNanos(inc *incident.Incident) int64 {
+	if inc.State.Open() && !inc.Comms.DueAt.IsZero() {
+		return inc.Comms.DueAt.UnixNano()
+	}
+	return 0
 }
 
 func dueNanos(inc *incident.Incident) int64 {
@@ -314,7 +324,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 // its holder is gone, closed, or moved to another key. It reports Conflict
 // when another open incident holds the key.
 func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool, _ *lookupItem, _ error) {
-	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: dueNanos(inc)}
+	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: dueNanos(inc), StatusDueAt: statusDueNanos(inc)}
 	for range 3 {
 		held, etag, err := s.readLookup(ctx, pkOpen, want.ID)
 		if fault.Is(err, fault.NotFound) {
@@ -334,10 +344,10 @@ func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool
 				// Same incident, re-created after a creation that died half-way.
 				return false, held, s.replaceLookup(ctx, want, etag)
 			}
-			if held.DueAt != want.DueAt {
-				// The escalation timer moved: keep the sweep's index in step.
+			if held.DueAt != want.DueAt || held.StatusDueAt != want.StatusDueAt {
+				// A timer moved: keep the sweeps' index in step.
 				moved := *held
-				moved.DueAt = want.DueAt
+				moved.DueAt, moved.StatusDueAt = want.DueAt, want.StatusDueAt
 				return false, held, s.replaceLookup(ctx, moved, etag)
 			}
 			return false, held, nil
@@ -445,9 +455,18 @@ func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupI
 // ListDueEscalations queries the one "open" partition of lookups on its dueAt:
 // a single-partition, index-served query however many incidents are open.
 func (s *Store) ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	q := `SELECT TOP @top c.incidentId FROM c WHERE c.pk = @pk AND c.dueAt > 0 AND c.dueAt <= @before ORDER BY c.dueAt`
+	return s.listDue(ctx, "dueAt", before, limit)
+}
+
+// ListDueStatus is ListDueEscalations on statusDueAt, for the reminder sweep.
+func (s *Store) ListDueStatus(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	return s.listDue(ctx, "statusDueAt", before, limit)
+}
+
+func (s *Store) listDue(ctx context.Context, field string, before time.Time, limit int) ([]string, error) {
+	q := `SELECT TOP @top c.incidentId FROM c WHERE c.pk = @pk AND c.` + field + ` > 0 AND c.` + field + ` <= @before ORDER BY c.` + field
 	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOpen}, {Name: "@before", Value: before.UnixNano()}, {Name: "@top", Value: app.Bounded(limit)}}
-	due, err := query(ctx, s, s.lookups, pkOpen, q, params, "lookups.query-due", "listing due escalations", decodeJSON[lookupItem])
+	due, err := query(ctx, s, s.lookups, pkOpen, q, params, "lookups.query-"+field, "listing due incidents", decodeJSON[lookupItem])
 	ids := make([]string, len(due))
 	for i, it := range due {
 		ids[i] = it.IncidentID

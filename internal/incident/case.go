@@ -55,8 +55,15 @@ type Case struct {
 type PublicNote struct {
 	At   time.Time `json:"at"`
 	Text string    `json:"text"`
-	// Kind is empty for a status message, else question, answer or customer.
+	// Kind is empty for a status message, else question, answer, customer or
+	// incident-update.
 	Kind string `json:"kind,omitempty"`
+	// Ref, Phase and ETA come with an incident's status update: its id (so it
+	// is shown once), the phase, and the estimate it gives.
+	Ref     string    `json:"ref,omitempty"`
+	Phase   Phase     `json:"phase,omitempty"`
+	ETA     time.Time `json:"eta,omitzero"`
+	ETAKind string    `json:"etaKind,omitempty"`
 }
 
 // Public note kinds.
@@ -64,6 +71,7 @@ const (
 	NoteQuestion = "question"
 	NoteAnswer   = "answer"
 	NoteCustomer = "customer"
+	NoteIncident = "incident-update"
 )
 
 // NewCase records a customer's report for first-line triage.
@@ -118,6 +126,9 @@ type CustomerView struct {
 	CreatedAt time.Time    `json:"createdAt"`
 	UpdatedAt time.Time    `json:"updatedAt"`
 	Updates   []PublicNote `json:"updates"`
+	// Incident is the latest public update of the incident the case is linked
+	// to, when there is one.
+	Incident *PublicNote `json:"incident,omitempty"`
 }
 
 var customerStatus = map[CaseState]string{
@@ -129,8 +140,47 @@ var customerStatus = map[CaseState]string{
 
 // ForCustomer returns the customer's view of the case.
 func (c *Case) ForCustomer() CustomerView {
-	return CustomerView{ID: c.ID, Title: c.Title, Status: customerStatus[c.State],
+	v := CustomerView{ID: c.ID, Title: c.Title, Status: customerStatus[c.State],
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Updates: c.Public}
+	for i := len(c.Public) - 1; i >= 0; i-- {
+		if c.Public[i].Kind == NoteIncident {
+			n := c.Public[i]
+			v.Incident = &n
+			break
+		}
+	}
+	return v
+}
+
+// AddIncidentUpdate shows an incident's status update on the case page, once.
+func (c *Case) AddIncidentUpdate(u StatusUpdate, now time.Time) bool {
+	for _, n := range c.Public {
+		if n.Ref == u.ID {
+			return false
+		}
+	}
+	c.Public = append(c.Public, PublicNote{At: u.At, Text: u.Message, Kind: NoteIncident, Ref: u.ID, Phase: u.Phase, ETA: u.ETA, ETAKind: u.ETAKind})
+	c.Timeline = append(c.Timeline, Event{At: now, Actor: System, Kind: EventStatusUpdate, Text: fmt.Sprintf("Incident %s status update %s shown to the customer", c.IncidentID, u.ID)})
+	c.UpdatedAt = now
+	return true
+}
+
+// ResolveWithIncident resolves a case whose incident was resolved, pointing
+// the customer at the incident's final public update when there is one.
+func (c *Case) ResolveWithIncident(incidentID string, final *StatusUpdate, now time.Time) bool {
+	if c.State == CaseResolved || c.IncidentID != incidentID {
+		return false
+	}
+	answer := "The incident behind your report is resolved."
+	if final != nil {
+		answer += fmt.Sprintf(" See the final update of %s above.", final.At.UTC().Format("2 Jan 2006 15:04 MST"))
+		c.AddIncidentUpdate(*final, now)
+	}
+	c.Resolve(answer, Actor("incident:"+incidentID), now)
+	if final != nil {
+		c.Public[len(c.Public)-1].Ref = "final:" + final.ID
+	}
+	return true
 }
 
 // Assign gives the case to a first-line person.

@@ -112,6 +112,8 @@ type Incident struct {
 	Components      []string `json:"components,omitempty"`
 	Tenants         []string `json:"tenants,omitempty"`
 	Roles           Roles    `json:"roles"`
+	// Comms is what customers are told: visibility, status updates, cadence.
+	Comms Comms `json:"comms"`
 	// Escalation is where the incident is in its escalation policy; nil when no
 	// policy serves it.
 	Escalation *Escalation `json:"escalation,omitempty"`

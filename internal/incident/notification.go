@@ -36,6 +36,8 @@ const (
 	NotifyIncidentOpened = "incident-opened"
 	NotifyCaseReceived   = "case-received"
 	NotifyPage           = "page"
+	// NotifyStatusLate: a customer-visible incident's status update is overdue.
+	NotifyStatusLate = "status-late"
 )
 
 // Channels a contact can be reached on. For email and sms the address is the

@@ -167,3 +167,37 @@ func orNone(xs []string) string {
 	}
 	return strings.Join(slices.Clone(xs), ", ")
 }
+
+// ForStatusLate tells a person that a customer-visible incident's status
+// update is late: the communications lead first, the incident lead when it
+// stays late (escalation: every channel, SMS included).
+func ForStatusLate(cat *catalog.Catalog, inc *incident.Incident, personID string, escalation bool, cadence time.Duration, link string, now time.Time) []incident.Notification {
+	person, ok := cat.Person(personID)
+	if !ok {
+		return nil
+	}
+	late := now.Sub(inc.Comms.ClockFrom).Round(time.Minute)
+	what, urgency := "reminder", incident.UrgencyLow
+	text := fmt.Sprintf("%s: customers have had no status update on incident %s for %s (expected every %s). Post one: POST %s/status-update.",
+		person.Name, inc.ID, late, cadence, link)
+	if escalation {
+		what, urgency = "escalation", incident.UrgencyHigh
+		text = fmt.Sprintf("%s: the status update of incident %s is %s late (expected every %s) and the communications lead was reminded. Post one or give the comms role to someone who can: %s.",
+			person.Name, inc.ID, late-cadence, cadence, link)
+	}
+	var out []incident.Notification
+	for _, ch := range incident.Channels {
+		addr := person.Contacts.Address(ch)
+		if addr == "" || (ch == incident.ChannelSMS && !escalation) {
+			continue
+		}
+		out = append(out, incident.Notification{
+			Key:   Key(incident.NotifyStatusLate, inc.ID, fmt.Sprint(inc.Comms.ClockFrom.UnixNano()), what, person.ID, ch),
+			Event: incident.NotifyStatusLate, IncidentID: inc.ID, Severity: inc.Severity, Urgency: urgency,
+			To: person.Name, Person: person.ID, Channel: ch, Address: addr,
+			Subject: fmt.Sprintf("[%s] Status update late: %s", strings.ToUpper(inc.Severity.String()), inc.Title),
+			Text:    text, Link: link, CreatedAt: now,
+		})
+	}
+	return out
+}

@@ -108,7 +108,7 @@ func (s *Store) CreateIncident(ctx context.Context, inc *incident.Incident) erro
 		return err
 	}
 	_, err = s.write.exec(ctx, stmtInsertIncident,
-		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), dueAt(inc), doc)
+		inc.ID, inc.DedupKey, string(inc.State), inc.State.Open(), inc.CreatedAt.UnixNano(), dueAt(inc), statusDueAt(inc), doc)
 	if err != nil {
 		err = classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
 		if fault.Is(err, fault.Conflict) {
@@ -139,7 +139,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 		return err
 	}
 	n, err := s.write.exec(ctx, stmtUpdateIncident,
-		inc.DedupKey, string(inc.State), inc.State.Open(), dueAt(inc), next, doc, inc.ID, inc.Version)
+		inc.DedupKey, string(inc.State), inc.State.Open(), dueAt(inc), statusDueAt(inc), next, doc, inc.ID, inc.Version)
 	if err != nil {
 		return classifyInsert(err, "incident "+inc.ID, "an open incident already holds dedup key "+inc.DedupKey)
 	}
@@ -173,33 +173,54 @@ func dueAt(inc *incident.Incident) any {
 	return nil
 }
 
+// statusDueAt is the indexed time the incident's customer communication is
+// next due (the reminder sweep's index): NULL when nothing is, or when closed.
+func statusDueAt(inc *incident.Incident) any {
+	if inc.State.Open() && !inc.Comms.DueAt.IsZero() {
+		return inc.Comms.DueAt.UnixNano()
+	}
+	return nil
+}
+
 // migrate brings a store made by an earlier version up to this one's schema.
 func migrate(db *sql.DB) error {
-	var has int
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'due_at'`).Scan(&has); err != nil {
-		return err
-	}
-	if has == 0 {
-		if _, err := db.Exec(`ALTER TABLE incidents ADD COLUMN due_at INTEGER`); err != nil {
+	for _, col := range []string{"due_at", "status_due_at"} {
+		var has int
+		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('incidents') WHERE name = ?`, col).Scan(&has); err != nil {
 			return err
 		}
+		if has == 0 {
+			if _, err := db.Exec(`ALTER TABLE incidents ADD COLUMN ` + col + ` INTEGER`); err != nil {
+				return err
+			}
+		}
 	}
-	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS incidents_due ON incidents(due_at) WHERE due_at IS NOT NULL`)
+	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS incidents_due ON incidents(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS incidents_status_due ON incidents(status_due_at) WHERE status_due_at IS NOT NULL`)
 	return err
 }
 
 func (s *Store) ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM incidents WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?`,
+	return s.listDue(ctx, "due_at", before, limit)
+}
+
+func (s *Store) ListDueStatus(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	return s.listDue(ctx, "status_due_at", before, limit)
+}
+
+// listDue returns the ids whose column (a due time) is at or before before, earliest first.
+func (s *Store) listDue(ctx context.Context, column string, before time.Time, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM incidents WHERE `+column+` IS NOT NULL AND `+column+` <= ? ORDER BY `+column+` LIMIT ?`,
 		before.UnixNano(), app.Bounded(limit))
 	if err != nil {
-		return nil, fault.Wrap(fault.Transient, err, "listing due escalations")
+		return nil, fault.Wrap(fault.Transient, err, "listing due incidents")
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fault.Wrap(fault.Transient, err, "listing due escalations")
+			return nil, fault.Wrap(fault.Transient, err, "listing due incidents")
 		}
 		ids = append(ids, id)
 	}

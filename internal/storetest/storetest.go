@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"ConcurrentWritersLoseNothing", testConcurrentWriters},
 		{"ConcurrentCreatesRaceOnDedupKeys", testConcurrentCreates},
 		{"DueEscalationsFollowTheIncident", testDueEscalations},
+		{"DueStatusFollowsTheIncident", testDueStatus},
 		{"Overrides", testOverrides},
 	}
 	for _, tc := range tests {
@@ -356,6 +357,45 @@ func testDueEscalations(t *testing.T, s app.Store) {
 	require.NoError(t, a.Unacknowledge("user:ann", "handing back", t0.Add(4*time.Minute)))
 	require.NoError(t, s.UpdateIncident(ctx, a))
 	require.Equal(t, []string{"INC-A"}, list(t0.Add(5*time.Minute)))
+}
+
+func testDueStatus(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	sev1 := incident.Expectations{StatusPage: true, UpdateEvery: 30 * time.Minute}
+	visible := func(id string, from time.Time) *incident.Incident {
+		inc := newIncident(id, "dk-"+id, t0)
+		inc.PlanComms(sev1, from)
+		require.NoError(t, s.CreateIncident(ctx, inc))
+		return inc
+	}
+	a := visible("INC-SA", t0)                     // due at +30m
+	b := visible("INC-SB", t0.Add(10*time.Minute)) // due at +40m
+	internal := newIncident("INC-SN", "dk-sn", t0)
+	internal.PlanComms(incident.Expectations{}, t0) // not customer-visible
+	require.NoError(t, s.CreateIncident(ctx, internal))
+
+	list := func(before time.Time) []string {
+		got, err := s.ListDueStatus(ctx, before, 100)
+		require.NoError(t, err)
+		return got
+	}
+	require.Empty(t, list(t0.Add(29*time.Minute)))
+	require.Equal(t, []string{"INC-SA"}, list(t0.Add(30*time.Minute)), "inclusive")
+	require.Equal(t, []string{"INC-SA", "INC-SB"}, list(t0.Add(time.Hour)), "most overdue first")
+	got, err := s.ListDueStatus(ctx, t0.Add(time.Hour), 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-SA"}, got, "limit")
+
+	// Reminding A moves it to its escalation time; resolving B takes it off.
+	require.True(t, a.RecordLateness(incident.RemindComms, []string{"Ann"}, 30*time.Minute, t0.Add(31*time.Minute)))
+	a.PlanComms(sev1, t0.Add(31*time.Minute))
+	require.NoError(t, s.UpdateIncident(ctx, a))
+	require.Equal(t, []string{"INC-SB"}, list(t0.Add(44*time.Minute)))
+	require.Equal(t, []string{"INC-SB", "INC-SA"}, list(t0.Add(45*time.Minute)))
+	require.NoError(t, b.Move(incident.Resolved, "user:ann", "fixed", t0.Add(time.Minute)))
+	b.PlanComms(sev1, t0.Add(time.Minute))
+	require.NoError(t, s.UpdateIncident(ctx, b))
+	require.Equal(t, []string{"INC-SA"}, list(t0.Add(2*time.Hour)))
 }
 
 func testOverrides(t *testing.T, s app.Store) {

@@ -1,0 +1,491 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"vigil/internal/bus"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+	"vigil/internal/paging"
+)
+
+// StatusPublisher puts an incident's status update on one status page.
+// remoteID is the page's own incident id recorded so far ("" before the first
+// publication); resend says the update may already have gone out (an earlier
+// attempt died before recording it), so the page must be checked before
+// sending again. It returns the page's incident id, if it has one.
+type StatusPublisher interface {
+	PublishStatus(ctx context.Context, inc *incident.Incident, u incident.StatusUpdate, remoteID string, resend bool) (string, error)
+}
+
+// StatusRequest is what a communications lead posts to publish an update.
+type StatusRequest struct {
+	Phase      string            `json:"phase"`
+	Title      string            `json:"title,omitempty"`
+	Message    string            `json:"message"`
+	Components map[string]string `json:"components,omitempty"`
+	// ETA is when customers can expect resolution, or the next update (ETAKind).
+	ETA     time.Time `json:"eta,omitzero"`
+	ETAKind string    `json:"etaKind,omitempty"`
+}
+
+// VisibilityRequest makes an incident customer-visible or not.
+type VisibilityRequest struct {
+	Visible *bool  `json:"visible"`
+	Reason  string `json:"reason"`
+}
+
+// StatusMessage is a message on the status queue: publish one update, or
+// close the cases linked to a resolved incident.
+type StatusMessage struct {
+	IncidentID string `json:"incidentId"`
+	UpdateID   string `json:"updateId,omitempty"`
+	CloseCases bool   `json:"closeCases,omitempty"`
+	Deferrals  int    `json:"deferrals,omitempty"`
+}
+
+// giveUpAfter is how long an update is retried before it is left, with a
+// timeline entry saying where it did not arrive.
+const giveUpAfter = 24 * time.Hour
+
+// canWriteStatus reports whether who holds the communications lead or
+// incident lead role: only they speak to customers.
+func canWriteStatus(inc *incident.Incident, who Responder) error {
+	writers := inc.StatusWriters()
+	if len(writers) == 0 {
+		return fault.New(fault.Forbidden, "incident %s has no communications lead or incident lead: give someone the comms role first", inc.ID)
+	}
+	for _, w := range writers {
+		if (who.Person != nil && who.Person.ID == w) || who.Actor == incident.Actor("user:"+w) {
+			return nil
+		}
+	}
+	return fault.New(fault.Forbidden, "only the communications lead or the incident lead (%s) may publish status updates", strings.Join(writers, ", "))
+}
+
+// PostStatus publishes a status update written by who: recorded on the
+// incident, then sent to every status page and linked case through the
+// status queue.
+func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, who Responder, now time.Time) (*incident.Incident, incident.StatusUpdate, error) {
+	d := incident.StatusDraft{Phase: incident.Phase(r.Phase), Message: r.Message, Components: r.Components, ETA: r.ETA, ETAKind: r.ETAKind}
+	if d.ETAKind == "" && !d.ETA.IsZero() {
+		d.ETAKind = incident.ETAResolution
+	}
+	known := func(c string) bool { _, ok := s.Catalog.Component(c); return ok }
+	if err := incident.CheckDraft(d, known, now); err != nil {
+		return nil, incident.StatusUpdate{}, err
+	}
+	if len(r.Title) > 200 {
+		return nil, incident.StatusUpdate{}, fault.InvalidField("title", "is longer than 200 characters")
+	}
+	var u incident.StatusUpdate
+	inc, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+		if err := canWriteStatus(inc, who); err != nil {
+			return nil, err
+		}
+		if t := strings.TrimSpace(r.Title); t != "" {
+			inc.Comms.Title = t
+		}
+		if inc.Comms.Title == "" {
+			return nil, fault.InvalidField("title", "is required on the first update: the incident's public name (the internal title may say more than customers should read)")
+		}
+		var err error
+		u, err = inc.PublishStatus(d, who.Actor, now)
+		return nil, err
+	})
+	return inc, u, err
+}
+
+// SetVisibility makes an incident customer-visible or not, with a reason.
+func (s *Service) SetVisibility(ctx context.Context, id string, r VisibilityRequest, who Responder, now time.Time) (*incident.Incident, error) {
+	if r.Visible == nil {
+		return nil, fault.InvalidField("visible", "is required: true or false")
+	}
+	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+		return nil, inc.SetVisibility(*r.Visible, r.Reason, who.Actor, now)
+	})
+}
+
+// StatusDraftFor helps the author start: the phase's template, the
+// components as the latest update left them, and an estimate one cadence
+// away. It publishes nothing.
+func (s *Service) StatusDraftFor(ctx context.Context, id, phase string, now time.Time) (StatusRequest, error) {
+	inc, err := s.Store.GetIncident(ctx, id)
+	if err != nil {
+		return StatusRequest{}, err
+	}
+	if phase == "" {
+		phase = string(incident.PhaseInvestigating)
+		if last, ok := inc.Comms.Latest(); ok {
+			phase = string(last.Phase)
+		}
+	}
+	if !slices.Contains(incident.Phases, incident.Phase(phase)) {
+		return StatusRequest{}, fault.InvalidField("phase", "%q is not a phase (investigating, identified, monitoring or resolved)", phase)
+	}
+	r := StatusRequest{Phase: phase, Title: inc.Comms.Title, Message: s.Catalog.StatusPublishing.Templates[incident.Phase(phase)], Components: map[string]string{}}
+	if last, ok := inc.Comms.Latest(); ok {
+		for c, st := range last.Components {
+			r.Components[c] = st
+		}
+	} else {
+		for _, c := range inc.Components {
+			r.Components[c] = "partial_outage"
+		}
+	}
+	if cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery; cadence > 0 && phase != string(incident.PhaseResolved) {
+		r.ETA, r.ETAKind = now.Add(cadence).Truncate(time.Minute), incident.ETANextUpdate
+	}
+	return r, nil
+}
+
+// dispatchStatus queues what the incident's communication still owes: each
+// update not yet everywhere, and the closing of linked cases once resolved.
+// Message ids make a repeat harmless; the handler checks before acting.
+func (s *Service) dispatchStatus(ctx context.Context, inc *incident.Incident, now time.Time) error {
+	var msgs []bus.Message
+	for _, u := range inc.Comms.Updates {
+		if !u.Done && now.Sub(u.At) < giveUpAfter {
+			msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, UpdateID: u.ID}, "status:"+u.ID))
+		}
+	}
+	if inc.State == incident.Resolved && !inc.Comms.CasesClosed && len(inc.Cases) > 0 {
+		msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, CloseCases: true},
+			fmt.Sprintf("status:%s:close:%d", inc.ID, inc.ResolvedAt.UnixNano())))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := s.Queue.Send(ctx, QueueStatus, msgs...); err != nil {
+		return fault.Wrap(fault.Transient, err, "queueing status publication of %s", inc.ID)
+	}
+	return nil
+}
+
+func statusMessage(m StatusMessage, id string) bus.Message {
+	body, _ := json.Marshal(m)
+	return bus.Message{ID: id, Body: body, ContentType: "application/json", Subject: "status"}
+}
+
+// PublishStatus handles one status queue message.
+func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time) error {
+	var m StatusMessage
+	if err := json.Unmarshal(body, &m); err != nil || m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
+		return fault.New(fault.Permanent, "not a status message: %s", truncate(string(body), 200))
+	}
+	inc, err := s.Store.GetIncident(ctx, m.IncidentID)
+	if err != nil {
+		return err
+	}
+	if m.CloseCases {
+		return s.closeCases(ctx, inc, now)
+	}
+	u, ok := inc.Comms.Update(m.UpdateID)
+	if !ok {
+		return fault.New(fault.Permanent, "incident %s has no status update %s", inc.ID, m.UpdateID)
+	}
+	if u.Done {
+		return nil
+	}
+	update := *u
+
+	// Which publishers still owe this update, and which may already have it
+	// (an attempt that died before recording what it did).
+	owed := map[string]bool{} // publisher -> resend
+	for _, id := range s.publisherIDs() {
+		pub := inc.Comms.Published[id]
+		if !pub.Has(update.ID) {
+			owed[id] = pub != nil && pub.Pending == update.ID
+		}
+	}
+	if now.Sub(update.At) >= giveUpAfter {
+		return s.recordPublications(ctx, inc.ID, update.ID, nil, owed, true, now)
+	}
+	if len(owed) > 0 {
+		// Mark them pending before sending: should this attempt die after a
+		// page took the update, the next one checks before sending again.
+		if err := s.updateQuietly(ctx, inc.ID, func(inc *incident.Incident) bool {
+			changed := false
+			for id := range owed {
+				if p := inc.Comms.Publication(id); p.Pending != update.ID && !p.Has(update.ID) {
+					p.Pending, changed = update.ID, true
+				}
+			}
+			return changed
+		}); err != nil {
+			return err
+		}
+	}
+
+	results := map[string]publishResult{}
+	var retryAfter time.Duration
+	var transient error
+	for id, resend := range owed {
+		remote := ""
+		if p := inc.Comms.Published[id]; p != nil {
+			remote = p.RemoteID
+		}
+		got, err := s.Publishers[id].PublishStatus(ctx, inc, update, remote, resend)
+		switch {
+		case err == nil:
+			results[id] = publishResult{remoteID: got, text: "published " + update.ID + remoteNote(got)}
+		case fault.Is(err, fault.Transient):
+			if s.RetryAfter != nil {
+				if wait, ok := s.RetryAfter(err); ok && wait > retryAfter {
+					retryAfter = wait
+				}
+			}
+			transient = err
+			s.Log.WarnContext(ctx, "status publisher failed; will retry", "publisher", id, "incident", inc.ID, "update", update.ID, "err", err)
+		default:
+			// Refused for good (a bad key, a removed page): say so on the
+			// timeline and stop trying this one.
+			results[id] = publishResult{text: "refused " + update.ID + ": " + err.Error(), refused: true}
+			s.Log.ErrorContext(ctx, "status publisher refused the update", "publisher", id, "incident", inc.ID, "update", update.ID, "err", err)
+		}
+	}
+	// Every linked case shows the update to its customer, once.
+	for _, caseID := range inc.Cases {
+		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
+			return c.AddIncidentUpdate(update, now)
+		}); err != nil {
+			transient = err
+		}
+	}
+	done := transient == nil && len(results) == len(owed)
+	if err := s.recordPublications(ctx, inc.ID, update.ID, results, nil, done, now); err != nil {
+		return err
+	}
+	if transient == nil {
+		return nil
+	}
+	if retryAfter > 0 && m.Deferrals < maxDeferrals {
+		// The page asked to wait (429): come back then rather than burn deliveries.
+		m.Deferrals++
+		msg := statusMessage(m, fmt.Sprintf("status:%s:d%d", update.ID, m.Deferrals))
+		if _, err := s.Queue.Schedule(ctx, QueueStatus, now.Add(retryAfter), msg); err != nil {
+			return fault.Wrap(fault.Transient, err, "deferring status publication of %s", update.ID)
+		}
+		return nil
+	}
+	return transient
+}
+
+type publishResult struct {
+	remoteID string
+	text     string
+	refused  bool
+}
+
+func remoteNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (page incident " + id + ")"
+}
+
+// recordPublications writes what publishers did with an update, and marks it
+// done when nothing more is owed. giveUp lists publishers left without it.
+func (s *Service) recordPublications(ctx context.Context, incID, updateID string, results map[string]publishResult, giveUp map[string]bool, done bool, now time.Time) error {
+	return s.updateQuietly(ctx, incID, func(inc *incident.Incident) bool {
+		for id, r := range results {
+			p := inc.Comms.Publication(id)
+			if r.remoteID != "" {
+				p.RemoteID = r.remoteID
+			}
+			if !p.Has(updateID) {
+				p.Sent = append(p.Sent, updateID)
+			}
+			if p.Pending == updateID {
+				p.Pending = ""
+			}
+			inc.RecordPublished(id, updateID, r.text, now)
+		}
+		for id := range giveUp {
+			inc.RecordPublished(id, updateID, fmt.Sprintf("gave up on %s after %s of failures", updateID, giveUpAfter), now)
+		}
+		if done {
+			inc.MarkDone(updateID, now)
+		}
+		inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
+		return true
+	})
+}
+
+// closeCases resolves the cases linked to a resolved incident, pointing each
+// customer at the incident's latest public update.
+func (s *Service) closeCases(ctx context.Context, inc *incident.Incident, now time.Time) error {
+	if inc.State != incident.Resolved && inc.State != incident.Reviewed || inc.Comms.CasesClosed {
+		return nil
+	}
+	var final *incident.StatusUpdate
+	if last, ok := inc.Comms.Latest(); ok {
+		final = &last
+	}
+	for _, caseID := range inc.Cases {
+		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
+			return c.ResolveWithIncident(inc.ID, final, now)
+		}); err != nil {
+			return err
+		}
+	}
+	return s.updateQuietly(ctx, inc.ID, func(inc *incident.Incident) bool {
+		if inc.Comms.CasesClosed {
+			return false
+		}
+		inc.Comms.CasesClosed = true
+		inc.Note(fmt.Sprintf("Linked cases resolved (%d), pointing customers to the latest status update", len(inc.Cases)), incident.System, now)
+		return true
+	})
+}
+
+// changeCase reads a linked case and applies change; a case that no longer
+// exists is skipped.
+func (s *Service) changeCase(ctx context.Context, id string, change func(*incident.Case) bool) error {
+	c, err := s.Store.GetCase(ctx, id)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.mutateCase(ctx, c, change)
+}
+
+// publisherIDs lists the publishers configured in the catalog that this
+// service has a client for.
+func (s *Service) publisherIDs() []string {
+	var out []string
+	for _, id := range s.Catalog.Publishers() {
+		if _, ok := s.Publishers[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// updateQuietly reads, changes and writes an incident when change says it
+// changed something, re-reading on a lost race. Unlike mutateIncident it
+// pages nobody and schedules nothing.
+func (s *Service) updateQuietly(ctx context.Context, id string, change func(*incident.Incident) bool) error {
+	for range maxStaleRetries {
+		inc, err := s.Store.GetIncident(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !change(inc) {
+			return nil
+		}
+		err = s.Store.UpdateIncident(ctx, inc)
+		if fault.Is(err, fault.Stale) {
+			continue
+		}
+		return err
+	}
+	return fault.New(fault.Stale, "incident %s kept changing; try again", id)
+}
+
+// UpdateReminderResult counts what one reminder sweep did.
+type UpdateReminderResult struct {
+	Due, Reminded, Escalated int
+}
+
+// UpdateReminder runs every minute: for each open customer-visible incident
+// whose last public update is older than its severity's cadence, it reminds
+// the communications lead, then tells the incident lead if the update is
+// still late; each once per lateness, both on the timeline. It also re-sends
+// updates that have not reached every page.
+func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateReminderResult, error) {
+	var res UpdateReminderResult
+	ids, err := s.Store.ListDueStatus(ctx, now, SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	res.Due = len(ids)
+	var firstErr error
+	for _, id := range ids {
+		var l incident.StatusLateness
+		_, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+			cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery
+			l = inc.Lateness(cadence, now)
+			if l == incident.OnTime {
+				return nil, nil
+			}
+			to := statusRecipients(inc, l)
+			names := make([]string, 0, len(to))
+			for _, p := range to {
+				names = append(names, s.personName(p))
+			}
+			if !inc.RecordLateness(l, names, cadence, now) {
+				return nil, nil
+			}
+			link := s.PublicURL + "/api/incidents/" + url.PathEscape(inc.ID)
+			var ns []incident.Notification
+			for _, p := range to {
+				ns = append(ns, paging.ForStatusLate(s.Catalog, inc, p, l == incident.EscalateToLead, cadence, link, now)...)
+			}
+			return nil, s.send(ctx, ns)
+		})
+		switch {
+		case err != nil:
+			s.Log.ErrorContext(ctx, "update reminder failed", "incident", id, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+		case l == incident.RemindComms:
+			res.Reminded++
+		case l == incident.EscalateToLead:
+			res.Escalated++
+		}
+	}
+	return res, firstErr
+}
+
+// statusRecipients are who hear of a late update: the communications lead
+// (else the incident lead, else the assignees); on escalation the incident
+// lead as well.
+func statusRecipients(inc *incident.Incident, l incident.StatusLateness) []string {
+	var out []string
+	add := func(ps ...string) {
+		for _, p := range ps {
+			if p != "" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	switch {
+	case inc.Roles.Comms != "":
+		add(inc.Roles.Comms)
+	case inc.Roles.Lead != "":
+		add(inc.Roles.Lead)
+	default:
+		add(inc.Assignees...)
+	}
+	if l == incident.EscalateToLead {
+		add(inc.Roles.Lead)
+		if inc.Roles.Lead == "" {
+			add(inc.Assignees...)
+		}
+	}
+	return out
+}
+
+func (s *Service) personName(id string) string {
+	if p, ok := s.Catalog.Person(id); ok && p.Name != "" {
+		return p.Name
+	}
+	return id
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

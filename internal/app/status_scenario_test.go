@@ -1,0 +1,279 @@
+package app_test
+
+// Customer communication on the fake clock: the update cadence, reminders and
+// their escalation, publishing through the status queue, and linked cases.
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"vigil/internal/app"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
+)
+
+// recordingPublisher is a status page in memory: it remembers what it was
+// given, and can fail on demand.
+type recordingPublisher struct {
+	mu      sync.Mutex
+	calls   []string // update ids, one per call that sent something
+	resends int
+	fail    error
+}
+
+func (p *recordingPublisher) PublishStatus(_ context.Context, inc *incident.Incident, u incident.StatusUpdate, remoteID string, resend bool) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return "", p.fail
+	}
+	if resend {
+		p.resends++
+	}
+	p.calls = append(p.calls, u.ID)
+	if remoteID == "" {
+		remoteID = "page-" + inc.ID
+	}
+	return remoteID, nil
+}
+
+func (p *recordingPublisher) sent() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+const statusConfig = `
+statusPublishing:
+  statuspage: {pageId: page1, apiKeySetting: STATUSPAGE_API_KEY, components: {core: sp-core}}
+  templates: {investigating: "We are investigating reports of problems with Core."}
+`
+
+func newStatusSim(t *testing.T) (*sim, *recordingPublisher) {
+	t.Helper()
+	s := newSimWith(t, scenarioCatalog+statusConfig)
+	pub := &recordingPublisher{}
+	s.svc.Publishers = map[string]app.StatusPublisher{"statuspage": pub}
+	return s, pub
+}
+
+func (s *sim) act(id string, a app.Action, who string) {
+	s.t.Helper()
+	_, err := s.svc.Act(context.Background(), id, a, app.Responder{Actor: incident.Actor("user:" + who)}, s.now)
+	require.NoError(s.t, err)
+}
+
+func (s *sim) post(id, who string, r app.StatusRequest) (incident.StatusUpdate, error) {
+	who2, err := s.svc.ResponderFor(who + "@example.com")
+	require.NoError(s.t, err)
+	_, u, err := s.svc.PostStatus(context.Background(), id, r, who2, s.now)
+	return u, err
+}
+
+func update(msg string, eta time.Time) app.StatusRequest {
+	return app.StatusRequest{Phase: "investigating", Title: "Core is slow", Message: msg,
+		Components: map[string]string{"core": "degraded_performance"}, ETA: eta, ETAKind: incident.ETANextUpdate}
+}
+
+// A Sev1 expects an update every 30 minutes: none at +31 reminds the
+// communications lead once; none at +45 escalates to the incident lead.
+func TestLateStatusUpdateRemindsThenEscalates(t *testing.T) {
+	s, _ := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	inc := s.onlyIncident()
+	require.True(t, inc.Comms.Visible, "Sev1 publishes status")
+	s.act(inc.ID, app.Action{Kind: "acknowledge"}, "pat")
+	s.act(inc.ID, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	s.act(inc.ID, app.Action{Kind: "role", Role: "lead", Person: "max"}, "pat")
+
+	s.run(t0.Add(31 * time.Minute))
+	assert.Equal(t, []string{"ann@+30m0s"}, s.told(incident.NotifyStatusLate), "the comms lead, once")
+	s.run(t0.Add(44 * time.Minute))
+	assert.Equal(t, []string{"ann@+30m0s"}, s.told(incident.NotifyStatusLate), "no reminder twice for the same lateness")
+
+	s.run(t0.Add(46 * time.Minute))
+	assert.Equal(t, []string{"ann@+30m0s", "ann@+45m0s", "max@+45m0s"}, s.told(incident.NotifyStatusLate), "escalated to the incident lead at +45")
+	s.run(t0.Add(3 * time.Hour))
+	assert.Len(t, s.told(incident.NotifyStatusLate), 3, "and nothing more until an update")
+
+	got := s.onlyIncident()
+	var reminders []string
+	for _, e := range got.Timeline {
+		if e.Kind == incident.EventStatusReminder {
+			reminders = append(reminders, e.Text)
+		}
+	}
+	require.Len(t, reminders, 2, "both on the timeline")
+	assert.Contains(t, reminders[0], "reminded Ann Autumn")
+	assert.Contains(t, reminders[1], "escalated to Ann Autumn, Max Manager")
+}
+
+// Publishing restarts the cadence: the next reminder is 30 minutes after the
+// update, not after the incident opened.
+func TestAnUpdateResetsTheClock(t *testing.T) {
+	s, pub := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	s.run(t0.Add(20 * time.Minute))
+	u, err := s.post(id, "ann", update("We are looking into slow responses.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+
+	s.run(t0.Add(49 * time.Minute))
+	assert.Empty(t, s.told(incident.NotifyStatusLate), "the clock restarted at +20")
+	s.run(t0.Add(51 * time.Minute))
+	assert.Equal(t, []string{"ann@+50m0s"}, s.told(incident.NotifyStatusLate))
+	assert.Equal(t, []string{u.ID}, pub.sent(), "published once")
+	assert.True(t, s.onlyIncident().Comms.Updates[0].Done)
+}
+
+// A redelivered status message publishes nothing twice.
+func TestRedeliveredUpdatePublishesOnce(t *testing.T) {
+	s, pub := newStatusSim(t)
+	s.statusTwice = true
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	u1, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Minute))
+	s.now = s.now.Add(10 * time.Minute)
+	u2, err := s.post(id, "ann", update("Identified a bad deployment; rolling back.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Hour))
+
+	assert.Equal(t, []string{u1.ID, u2.ID}, pub.sent())
+	assert.Zero(t, pub.resends)
+	inc := s.onlyIncident()
+	p := inc.Comms.Published["statuspage"]
+	require.NotNil(t, p)
+	assert.Equal(t, "page-"+id, p.RemoteID, "the page's incident id is kept")
+	assert.Equal(t, []string{u1.ID, u2.ID}, p.Sent)
+}
+
+// A page that failed mid-way is checked, not blindly sent again.
+func TestAnUnrecordedAttemptIsResentAsSuch(t *testing.T) {
+	s, pub := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	pub.fail = fault.New(fault.Transient, "connection reset")
+	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	body := []byte(`{"incidentId":"` + id + `","updateId":"` + id + `-u1"}`)
+	err = s.svc.PublishStatus(context.Background(), body, s.now)
+	require.True(t, fault.Is(err, fault.Transient), "retried by redelivery: %v", err)
+	assert.Empty(t, pub.sent())
+
+	pub.fail = nil
+	require.NoError(t, s.svc.PublishStatus(context.Background(), body, s.now))
+	assert.Equal(t, 1, pub.resends, "the second attempt knows the first may have gone out")
+	assert.True(t, s.onlyIncident().Comms.Updates[0].Done)
+}
+
+// A page that refuses the update for good is recorded and left; the update
+// still reaches the linked cases.
+func TestAPermanentRefusalIsRecordedNotRetried(t *testing.T) {
+	s, pub := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	pub.fail = fault.New(fault.Permanent, "Statuspage refused the API key")
+	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Hour))
+	inc := s.onlyIncident()
+	assert.True(t, inc.Comms.Updates[0].Done)
+	var refused bool
+	for _, e := range inc.Timeline {
+		if e.Kind == incident.EventPublished && strings.Contains(e.Text, "refused") {
+			refused = true
+		}
+	}
+	assert.True(t, refused, "the refusal is on the timeline")
+}
+
+func TestOnlyTheCommsLeadOrIncidentLeadPublishes(t *testing.T) {
+	s, pub := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+
+	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.True(t, fault.Is(err, fault.Forbidden), "no roles yet: %v", err)
+	assert.Contains(t, err.Error(), "no communications lead")
+
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	s.act(id, app.Action{Kind: "role", Role: "lead", Person: "max"}, "pat")
+	_, err = s.post(id, "bob", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.True(t, fault.Is(err, fault.Forbidden), "bob holds no role: %v", err)
+	_, err = s.post(id, "max", update("The lead may speak too.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Minute))
+	assert.Len(t, pub.sent(), 1)
+}
+
+func TestAnUpdateNeedsAnETAAndAKnownPhase(t *testing.T) {
+	s, _ := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	for _, tc := range []struct {
+		r     app.StatusRequest
+		field string
+	}{
+		{update("No estimate.", time.Time{}), "eta"},
+		{update("In the past.", s.now.Add(-time.Minute)), "eta"},
+		{app.StatusRequest{Phase: "fixing", Title: "x", Message: "m", ETA: s.now.Add(time.Hour)}, "phase"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: " ", ETA: s.now.Add(time.Hour)}, "message"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETA: s.now.Add(time.Hour), Components: map[string]string{"core": "broken"}}, "components.core"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETA: s.now.Add(time.Hour), Components: map[string]string{"billing": "major_outage"}}, "components.billing"},
+		{app.StatusRequest{Phase: "identified", Message: "m", ETA: s.now.Add(time.Hour)}, "title"},
+	} {
+		_, err := s.post(id, "ann", tc.r)
+		require.Error(t, err, tc.field)
+		assert.Equal(t, fault.Invalid, fault.KindOf(err), tc.field)
+		assert.Equal(t, tc.field, fault.FieldOf(err))
+	}
+	assert.Empty(t, s.onlyIncident().Comms.Updates, "nothing recorded")
+
+	// Resolved needs no estimate.
+	r := update("Fixed: a bad deployment was rolled back.", time.Time{})
+	r.Phase, r.ETAKind = "resolved", ""
+	_, err := s.post(id, "ann", r)
+	require.NoError(t, err)
+}
+
+// Visibility follows the severity until a person decides, with a reason.
+func TestVisibilityFollowsSeverityUntilSetByHand(t *testing.T) {
+	s, _ := newStatusSim(t)
+	s.alert("a3", incident.Sev3)
+	s.run(s.now)
+	inc := s.onlyIncident()
+	require.False(t, inc.Comms.Visible, "Sev3 does not publish status")
+	s.run(t0.Add(2 * time.Hour))
+	assert.Empty(t, s.told(incident.NotifyStatusLate), "no cadence for an internal incident")
+
+	_, err := s.svc.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true)}, app.Responder{Actor: "user:pat"}, s.now)
+	assert.Equal(t, "reason", fault.FieldOf(err))
+
+	_, err = s.svc.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true), Reason: "customers are tweeting about it"}, app.Responder{Actor: "user:pat"}, s.now)
+	require.NoError(t, err)
+	got := s.onlyIncident()
+	assert.True(t, got.Comms.Visible)
+	assert.Equal(t, "Made customer-visible: customers are tweeting about it", got.Timeline[len(got.Timeline)-1].Text)
+}
+
+func ptr[T any](v T) *T { return &v }
