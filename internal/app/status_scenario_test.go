@@ -76,6 +76,17 @@ func (s *sim) post(id, who string, r app.StatusRequest) (incident.StatusUpdate, 
 	return u, err
 }
 
+// sev1WithComms opens a Sev1 from an alert and gives person the
+// communications lead role; it returns the incident's id.
+func (s *sim) sev1WithComms(person string) string {
+	s.t.Helper()
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "role", Role: "comms", Person: person}, "pat")
+	return id
+}
+
 func update(msg string, eta time.Time) app.StatusRequest {
 	return app.StatusRequest{Phase: "investigating", Title: "Core is slow", Message: msg,
 		Components: map[string]string{"core": "degraded_performance"}, ETA: eta, ETAKind: incident.ETANextUpdate}
@@ -119,10 +130,7 @@ func TestLateStatusUpdateRemindsThenEscalates(t *testing.T) {
 // update, not after the incident opened.
 func TestAnUpdateResetsTheClock(t *testing.T) {
 	s, pub := newStatusSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	s.run(t0.Add(20 * time.Minute))
 	u, err := s.post(id, "ann", update("We are looking into slow responses.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
@@ -139,10 +147,7 @@ func TestAnUpdateResetsTheClock(t *testing.T) {
 func TestRedeliveredUpdatePublishesOnce(t *testing.T) {
 	s, pub := newStatusSim(t)
 	s.statusTwice = true
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	u1, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
 	s.run(s.now.Add(time.Minute))
@@ -163,10 +168,7 @@ func TestRedeliveredUpdatePublishesOnce(t *testing.T) {
 // A page that failed mid-way is checked, not blindly sent again.
 func TestAnUnrecordedAttemptIsResentAsSuch(t *testing.T) {
 	s, pub := newStatusSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	pub.fail = fault.New(fault.Transient, "connection reset")
 	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
@@ -185,10 +187,7 @@ func TestAnUnrecordedAttemptIsResentAsSuch(t *testing.T) {
 // still reaches the linked cases.
 func TestAPermanentRefusalIsRecordedNotRetried(t *testing.T) {
 	s, pub := newStatusSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	pub.fail = fault.New(fault.Permanent, "Statuspage refused the API key")
 	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
@@ -226,10 +225,7 @@ func TestOnlyTheCommsLeadOrIncidentLeadPublishes(t *testing.T) {
 
 func TestAnUpdateNeedsAnETAAndAKnownPhase(t *testing.T) {
 	s, _ := newStatusSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	for _, tc := range []struct {
 		r     app.StatusRequest
 		field string

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vigil/internal/app"
-	"vigil/internal/incident"
 	"vigil/internal/notify"
 	"vigil/internal/notify/statuspagetest"
 )
@@ -35,10 +34,7 @@ func statuspageSim(t *testing.T) (*sim, *statuspagetest.Server, *notify.Statuspa
 func TestRedeliveryMakesOneStatuspageIncidentAndOneUpdate(t *testing.T) {
 	s, page, _ := statuspageSim(t)
 	s.statusTwice = true
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	_, err := s.post(id, "ann", update("We are investigating slow responses.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
 	s.run(s.now.Add(time.Minute))
@@ -63,10 +59,7 @@ func TestRedeliveryMakesOneStatuspageIncidentAndOneUpdate(t *testing.T) {
 // the next attempt finds it on the page rather than opening a second one.
 func TestAnUnrecordedCreateIsFoundNotRepeated(t *testing.T) {
 	s, page, sp := statuspageSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	u, err := s.post(id, "ann", update("We are investigating slow responses.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
 
@@ -92,10 +85,7 @@ func TestAnUnrecordedCreateIsFoundNotRepeated(t *testing.T) {
 // the status queue instead of failing deliveries.
 func TestThrottledStatuspageIsRetriedAfterItsDelay(t *testing.T) {
 	s, page, _ := statuspageSim(t)
-	s.alert("a1", incident.Sev1)
-	s.run(s.now)
-	id := s.onlyIncident().ID
-	s.act(id, app.Action{Kind: "role", Role: "comms", Person: "ann"}, "pat")
+	id := s.sev1WithComms("ann")
 	page.SetThrottle(true)
 	_, err := s.post(id, "ann", update("We are investigating slow responses.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
