@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"vigil/internal/catalog"
 )
@@ -38,6 +39,9 @@ type PackageOptions struct {
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
+
+// zipEpoch is every entry's modification time: the earliest a zip can say.
+var zipEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Package is what a built package holds.
 type Package struct {
@@ -124,7 +128,9 @@ func BuildPackage(ctx context.Context, o PackageOptions) (Package, error) {
 	defer os.Remove(part)
 	zw := zip.NewWriter(f)
 	add := func(name string, mode os.FileMode, r io.Reader) error {
-		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		// A fixed, valid DOS date (a zero one reads as month 0, which some
+		// extractors refuse): the same sources make the same zip.
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipEpoch}
 		h.SetMode(mode)
 		w, err := zw.CreateHeader(h)
 		if err != nil {

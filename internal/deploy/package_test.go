@@ -31,6 +31,7 @@ func TestPackageLayoutIsWhatTheHostExpects(t *testing.T) {
 	files := map[string]*zip.File{}
 	for _, f := range zr.File {
 		require.NotContains(t, files, f.Name, "each entry once")
+		require.Equal(t, zipEpoch, f.Modified.UTC(), "%s: a fixed, valid date", f.Name)
 		files[f.Name] = f
 	}
 
