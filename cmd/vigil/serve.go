@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -96,6 +97,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // serviceFromEnv builds the application from settings, naming any setting that is
 // missing or wrong.
 func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func(), error) {
+	if names := unresolvedKeyVaultRefs(os.Environ()); len(names) > 0 {
+		return nil, nil, nil, fmt.Errorf("%s still hold Key Vault references the platform did not resolve: "+
+			"the app's identity needs Key Vault Secrets User on the vault, and the secret must exist; "+
+			"once it has, restart the app (a new role assignment can take minutes to be in force)", strings.Join(names, ", "))
+	}
 	cfgPath := os.Getenv(envConfig)
 	if cfgPath == "" {
 		cfgPath = "vigil.yaml"
@@ -220,6 +226,21 @@ func notifierFromEnv(local *sqlitestore.Store) (*notify.Router, []string, error)
 		cred = c
 	}
 	return notify.FromSettings(os.Getenv, cred, opts...)
+}
+
+// unresolvedKeyVaultRefs lists the settings whose value is still a Key Vault
+// reference: App Service replaces a reference by the secret when it can read
+// it, and leaves the reference text when it cannot.
+func unresolvedKeyVaultRefs(environ []string) []string {
+	var names []string
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(strings.TrimSpace(value), "@Microsoft.KeyVault(") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // publishersFromEnv builds the status publishers vigil.yaml configures, their

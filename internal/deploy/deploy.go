@@ -52,8 +52,12 @@ type Options struct {
 	// SCMURL turns the function app's host name into the base URL of its
 	// deployment endpoint; nil means https://<name>.scm.<rest>.
 	SCMURL func(defaultHostname string) string
-	// PollEvery and PublishTimeout pace the wait for the deployment.
-	PollEvery, PublishTimeout time.Duration
+	// HealthURL is where the running app answers; nil means
+	// https://<host>/api/health.
+	HealthURL func(defaultHostname string) string
+	// PollEvery, PublishTimeout and HealthTimeout pace the waits for the
+	// deployment and for the app to answer.
+	PollEvery, PublishTimeout, HealthTimeout time.Duration
 
 	In  io.Reader
 	Out io.Writer
@@ -196,11 +200,56 @@ func Run(ctx context.Context, o Options) error {
 	if err := pub.Publish(ctx, scm(host), pkgPath); err != nil {
 		return err
 	}
-	step("deployed: https://%s/api/health", host)
+	health := o.HealthURL
+	if health == nil {
+		health = func(host string) string { return "https://" + host + "/api/health" }
+	}
+	step("waiting for the app to answer %s", health(host))
+	if err := waitHealthy(ctx, client, health(host), o.PollEvery, o.HealthTimeout); err != nil {
+		return err
+	}
+	step("deployed: https://%s", host)
 	if ag := outputString(outputs, "action_group_id"); ag != "" {
 		fmt.Fprintf(o.Out, "    point Azure Monitor alert rules at the action group %s\n", ag)
 	}
 	return nil
+}
+
+// waitHealthy polls the app's health endpoint until it answers 200. An app
+// that does not come up is most often one whose settings do not resolve (a
+// Key Vault reference read before its role assignment took effect): vigil
+// serve names such a setting at start-up, in the app's log.
+func waitHealthy(ctx context.Context, client *http.Client, url string, every, timeout time.Duration) error {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := "no answer"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deploy: the app did not answer %s within %s (last: %s). Its log stream says why; "+
+				"if a setting holding a Key Vault reference is named, its role assignment was not in force yet at start: "+
+				"restart the app (az functionapp restart) and run deploy again", url, timeout, last)
+		case <-time.After(every):
+		}
+	}
 }
 
 // findTerraform returns the terraform executable to run, or says how to get one.

@@ -47,10 +47,12 @@ type kudu struct {
 	mu      sync.Mutex
 	uploads [][]byte
 	polls   int
+	// unhealthy: how many health probes answer 503 before the app is up.
+	unhealthy int
 }
 
 func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+k.token {
+	if r.URL.Path != "/api/health" && r.Header.Get("Authorization") != "Bearer "+k.token {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -76,6 +78,13 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		k.polls = 0
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, "d-1")
+	case r.Method == http.MethodGet && r.URL.Path == "/api/health":
+		if k.unhealthy > 0 {
+			k.unhealthy--
+			http.Error(w, "Function host is not running.", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"status":"ok"}`)
 	case r.Method == http.MethodGet && r.URL.Path == "/api/deployments/d-1":
 		k.polls++
 		switch {
@@ -163,7 +172,8 @@ func (f *fixture) options(tfPath string) Options {
 			}
 			return f.srv.URL
 		},
-		PollEvery: time.Millisecond, PublishTimeout: 30 * time.Second,
+		HealthURL: func(host string) string { return f.srv.URL + "/api/health" },
+		PollEvery: time.Millisecond, PublishTimeout: 30 * time.Second, HealthTimeout: 5 * time.Second,
 		Out: f.out,
 	}
 }
@@ -179,7 +189,7 @@ func TestDeployPlansAsksAppliesAndPublishes(t *testing.T) {
 	require.Contains(t, out, "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.")
 	require.Contains(t, out, "Apply this plan?")
 	require.Contains(t, out, "deployment d-1 succeeded")
-	require.Contains(t, out, "deployed: https://func-vigiltest.azurewebsites.net/api/health")
+	require.Contains(t, out, "deployed: https://func-vigiltest.azurewebsites.net")
 	require.FileExists(t, filepath.Join(f.dir, "terraform.tfstate"))
 	require.Equal(t, 1, f.kudu.count())
 	pkg, _ := os.ReadFile(f.pkg)
@@ -261,6 +271,24 @@ func TestDeployRefusesAMissingVarFile(t *testing.T) {
 	o := f.options(tfPath)
 	o.VarFiles = []string{filepath.Join(t.TempDir(), "missing.tfvars")}
 	require.ErrorContains(t, Run(context.Background(), o), "-var-file")
+}
+
+func TestDeployWaitsForTheAppAndSaysWhenItDoesNotComeUp(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	f.kudu.unhealthy = 3
+	o := f.options(tfPath)
+	o.Yes = true
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	require.Contains(t, f.out.String(), "waiting for the app to answer")
+
+	f.kudu.unhealthy = 1 << 30
+	f.out.Reset()
+	o.HealthTimeout = 50 * time.Millisecond
+	err := Run(context.Background(), o)
+	require.ErrorContains(t, err, "did not answer")
+	require.ErrorContains(t, err, "503 Service Unavailable")
+	require.ErrorContains(t, err, "Key Vault reference")
 }
 
 func TestPublishReportsAFailedDeployment(t *testing.T) {
