@@ -30,8 +30,10 @@ type StatusRequest struct {
 	Title      string            `json:"title,omitempty"`
 	Message    string            `json:"message"`
 	Components map[string]string `json:"components,omitempty"`
-	// ETA is when customers can expect resolution, or the next update (ETAKind).
+	// ETA is when customers can expect resolution, or the next update (ETAKind);
+	// ETAIn says it relative to now instead ("30m", "2h").
 	ETA     time.Time `json:"eta,omitzero"`
+	ETAIn   string    `json:"etaIn,omitempty"`
 	ETAKind string    `json:"etaKind,omitempty"`
 }
 
@@ -74,6 +76,20 @@ func canWriteStatus(inc *incident.Incident, who Responder) error {
 // status queue.
 func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, who Responder, now time.Time) (*incident.Incident, incident.StatusUpdate, error) {
 	d := incident.StatusDraft{Phase: incident.Phase(r.Phase), Message: r.Message, Components: r.Components, ETA: r.ETA, ETAKind: r.ETAKind}
+	if r.ETAIn != "" {
+		in, err := time.ParseDuration(r.ETAIn)
+		switch {
+		case !r.ETA.IsZero():
+			return nil, incident.StatusUpdate{}, fault.InvalidField("etaIn", "give eta or etaIn, not both")
+		case err != nil || in <= 0:
+			return nil, incident.StatusUpdate{}, fault.InvalidField("etaIn", "%q is not a positive duration such as 30m or 2h", r.ETAIn)
+		}
+		// On the minute (rounded up): customers read "by 14:30", not seconds.
+		d.ETA = now.Add(in)
+		if t := d.ETA.Truncate(time.Minute); !t.Equal(d.ETA) {
+			d.ETA = t.Add(time.Minute)
+		}
+	}
 	if d.ETAKind == "" && !d.ETA.IsZero() {
 		d.ETAKind = incident.ETAResolution
 	}

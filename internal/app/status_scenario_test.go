@@ -237,6 +237,9 @@ func TestAnUpdateNeedsAnETAAndAKnownPhase(t *testing.T) {
 		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETA: s.now.Add(time.Hour), Components: map[string]string{"core": "broken"}}, "components.core"},
 		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETA: s.now.Add(time.Hour), Components: map[string]string{"billing": "major_outage"}}, "components.billing"},
 		{app.StatusRequest{Phase: "identified", Message: "m", ETA: s.now.Add(time.Hour)}, "title"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "soon"}, "etaIn"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "-5m"}, "etaIn"},
+		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "30m", ETA: s.now.Add(time.Hour)}, "etaIn"},
 	} {
 		_, err := s.post(id, "ann", tc.r)
 		require.Error(t, err, tc.field)
@@ -245,10 +248,15 @@ func TestAnUpdateNeedsAnETAAndAKnownPhase(t *testing.T) {
 	}
 	assert.Empty(t, s.onlyIncident().Comms.Updates, "nothing recorded")
 
+	// An estimate relative to now.
+	u, err := s.post(id, "ann", app.StatusRequest{Phase: "identified", Title: "Core is slow", Message: "Found it.", ETAIn: "45m", ETAKind: incident.ETANextUpdate})
+	require.NoError(t, err)
+	assert.True(t, u.ETA.Equal(s.now.Add(45*time.Minute)), "t0 is on the minute: %s", u.ETA)
+
 	// Resolved needs no estimate.
 	r := update("Fixed: a bad deployment was rolled back.", time.Time{})
 	r.Phase, r.ETAKind = "resolved", ""
-	_, err := s.post(id, "ann", r)
+	_, err = s.post(id, "ann", r)
 	require.NoError(t, err)
 }
 
