@@ -225,14 +225,23 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 	}
 	if len(owed) > 0 {
 		// Mark them pending before sending: should this attempt die after a
-		// page took the update, the next one checks before sending again.
-		if err := s.updateQuietly(ctx, inc.ID, func(inc *incident.Incident) bool {
+		// page took the update, the next one checks before sending again. A
+		// pending mark found here (another attempt's) makes this one a resend
+		// too; the publishers' state is taken from what was written.
+		if err := s.updateQuietly(ctx, inc.ID, func(cur *incident.Incident) bool {
 			changed := false
 			for id := range owed {
-				if p := inc.Comms.Publication(id); p.Pending != update.ID && !p.Has(update.ID) {
+				p := cur.Comms.Publication(id)
+				switch {
+				case p.Has(update.ID):
+					delete(owed, id)
+				case p.Pending == update.ID:
+					owed[id] = true
+				default:
 					p.Pending, changed = update.ID, true
 				}
 			}
+			inc = cur
 			return changed
 		}); err != nil {
 			return err
@@ -428,6 +437,9 @@ func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateRemi
 	for _, id := range ids {
 		var l incident.StatusLateness
 		_, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+			// Unfinished updates are sent again by finish (dispatchStatus)
+			// once this write is stored.
+			inc.RetryUnpublished(now)
 			cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery
 			l = inc.Lateness(cadence, now)
 			if l == incident.OnTime {

@@ -48,6 +48,7 @@ const (
 	// republishAfter is how long an update may stay unpublished before the
 	// reminder sweep sends it to the publishers again.
 	republishAfter = 2 * time.Minute
+	republishEvery = 5 * time.Minute
 	republishFor   = 24 * time.Hour
 )
 
@@ -64,6 +65,8 @@ type StatusUpdate struct {
 	ETAKind    string            `json:"etaKind,omitempty"`
 	// Done: every publisher and every linked case has it (or refused it for good).
 	Done bool `json:"done,omitempty"`
+	// RetryAt is when the reminder sweep next sends it again while not done.
+	RetryAt time.Time `json:"retryAt,omitzero"`
 }
 
 // Publication is one publisher's record for an incident: the provider's own
@@ -180,12 +183,37 @@ func (inc *Incident) PlanComms(exp Expectations, now time.Time) {
 	// An update not yet everywhere is sent again after a while (for a day).
 	for _, u := range c.Updates {
 		if !u.Done && now.Sub(u.At) < republishFor {
-			if at := u.At.Add(republishAfter); c.DueAt.IsZero() || at.Before(c.DueAt) {
+			if at := u.retryAt(); c.DueAt.IsZero() || at.Before(c.DueAt) {
 				c.DueAt = at
 			}
-			break
 		}
 	}
+}
+
+func (u *StatusUpdate) retryAt() time.Time {
+	if !u.RetryAt.IsZero() {
+		return u.RetryAt
+	}
+	return u.At.Add(republishAfter)
+}
+
+// RetryUnpublished notes that the unfinished updates due by now are being
+// sent again, and moves their next retry republishEvery later: a page that
+// keeps failing neither floods the queue nor stays first in the sweep's list
+// ahead of incidents whose updates are late. It reports whether any was due.
+func (inc *Incident) RetryUnpublished(now time.Time) bool {
+	due := false
+	for i := range inc.Comms.Updates {
+		u := &inc.Comms.Updates[i]
+		if !u.Done && now.Sub(u.At) < republishFor && !u.retryAt().After(now) {
+			u.RetryAt = now.Add(republishEvery)
+			due = true
+		}
+	}
+	if due {
+		inc.touch(now)
+	}
+	return due
 }
 
 func (c *Comms) restartClock(now time.Time) {
