@@ -134,6 +134,23 @@ func TestLocalStatusPublishingEndToEnd(t *testing.T) {
 	require.Contains(t, view.Incident.Text, "rolling it back")
 	require.NotEmpty(t, view.Incident.ETA)
 
+	// A second customer's case, linked after the update, shows it at once.
+	status, receipt = r.post("/api/cases", "application/json",
+		`{"tenant":"t2","reporter":{"name":"Ivo","email":"ivo@t2.example"},"title":"Errors","description":"API calls fail","impact":{"usersAffected":2,"blocked":false}}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", receipt)
+	case2, status2URL := receipt["caseId"].(string), receipt["statusUrl"].(string)
+	_, path2, _ := strings.Cut(strings.TrimPrefix(status2URL, "http://"), "/")
+	eventually(t, 3*time.Second, "second case stored", func() bool {
+		var c map[string]any
+		return r.getJSON("/api/cases/"+case2, "pat@example.com", &c) == http.StatusOK
+	})
+	status, body = r.call(http.MethodPost, "/api/cases/"+case2+"/escalate", "pat@example.com", `{"incidentId":"`+incID+`"}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	var view2 customerCase
+	require.Equal(t, http.StatusOK, r.getJSON("/"+path2, "", &view2))
+	require.NotNil(t, view2.Incident, "what was said before the case joined")
+	require.Contains(t, view2.Incident.Text, "rolling it back")
+
 	eventually(t, 5*time.Second, "update on the status page", func() bool { return len(page.ForIncident(incID)) == 1 })
 	sp := page.ForIncident(incID)[0]
 	require.Equal(t, "API errors", sp.Name, "the public title, not the alert's")
@@ -159,6 +176,11 @@ func TestLocalStatusPublishingEndToEnd(t *testing.T) {
 	require.Equal(t, "answer", last.Kind)
 	require.Contains(t, last.Text, "final update")
 	require.Equal(t, "final:"+incID+"-u2", last.Ref)
+
+	eventually(t, 5*time.Second, "second case resolved too", func() bool {
+		view2 = customerCase{}
+		return r.getJSON("/"+path2, "", &view2) == http.StatusOK && view2.Status == "resolved"
+	})
 
 	eventually(t, 5*time.Second, "final update on the status page", func() bool {
 		got := page.ForIncident(incID)

@@ -49,7 +49,19 @@ func (s *Service) ActOnCase(ctx context.Context, id string, a CaseAction, who Re
 		if a.Note != "" {
 			why += ": " + a.Note
 		}
-		return c, s.mutateCase(ctx, c, func(c *incident.Case) bool { return c.Escalate(incID, who.Actor, why, now) })
+		// A case joining an incident that already spoke to customers shows
+		// what was said.
+		var said []incident.StatusUpdate
+		if inc, err := s.Store.GetIncident(ctx, incID); err == nil {
+			said = inc.Comms.Updates
+		}
+		return c, s.mutateCase(ctx, c, func(c *incident.Case) bool {
+			changed := c.Escalate(incID, who.Actor, why, now)
+			for _, u := range said {
+				changed = c.AddIncidentUpdate(u, now) || changed
+			}
+			return changed
+		})
 	}
 	var failed error
 	err = s.mutateCase(ctx, c, func(c *incident.Case) bool {

@@ -58,8 +58,29 @@ func (s *Service) Act(ctx context.Context, id string, a Action, who Responder, n
 		return nil, err
 	}
 	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+		if a.Kind == "role" {
+			if err := canAssignRole(inc, a.Role, who); err != nil {
+				return nil, err
+			}
+		}
 		return s.apply(ctx, inc, a, who.Actor, now)
 	})
+}
+
+// holds reports whether who is the person (a catalog id) holding a role.
+func holds(who Responder, person string) bool {
+	return person != "" && ((who.Person != nil && who.Person.ID == person) || who.Actor == incident.Actor("user:"+person))
+}
+
+// canAssignRole: once an incident has a lead, the lead assigns roles (the
+// communications lead may hand their own role on); before, any responder
+// may, so that someone can take the lead at all.
+func canAssignRole(inc *incident.Incident, role string, who Responder) error {
+	lead := inc.Roles.Lead
+	if lead == "" || holds(who, lead) || (role == "comms" && holds(who, inc.Roles.Comms)) {
+		return nil
+	}
+	return fault.New(fault.Forbidden, "the incident lead (%s) assigns roles on %s", lead, inc.ID)
 }
 
 func (s *Service) checkAction(a Action) error {
@@ -295,11 +316,12 @@ func orDefault(s, d string) string {
 }
 
 // fingerprint tells whether a change did anything: every change records a
-// timeline event or moves the incident's updated time.
-func fingerprint(inc *incident.Incident) [3]any {
+// timeline event or moves the incident's updated time; a moved communication
+// due time (the reminder sweep's index) counts too.
+func fingerprint(inc *incident.Incident) [4]any {
 	var last incident.Event
 	if n := len(inc.Timeline); n > 0 {
 		last = inc.Timeline[n-1]
 	}
-	return [3]any{len(inc.Timeline), inc.UpdatedAt.UnixNano(), last.Kind + "\x00" + last.Text + "\x00" + last.At.String()}
+	return [4]any{len(inc.Timeline), inc.UpdatedAt.UnixNano(), last.Kind + "\x00" + last.Text + "\x00" + last.At.String(), inc.Comms.DueAt.UnixNano()}
 }

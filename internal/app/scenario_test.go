@@ -264,6 +264,18 @@ func (s *sim) run(until time.Time) {
 
 func (s *sim) paged() []string { return s.told(incident.NotifyPage) }
 
+// scheduled reports whether message id waits on queue.
+func (s *sim) scheduled(queue, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.pending {
+		if m.queue == queue && m.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // told lists who was sent notifications of event, and when.
 func (s *sim) told(event string) []string {
 	s.mu.Lock()

@@ -64,7 +64,7 @@ func canWriteStatus(inc *incident.Incident, who Responder) error {
 		return fault.New(fault.Forbidden, "incident %s has no communications lead or incident lead: give someone the comms role first", inc.ID)
 	}
 	for _, w := range writers {
-		if (who.Person != nil && who.Person.ID == w) || who.Actor == incident.Actor("user:"+w) {
+		if holds(who, w) {
 			return nil
 		}
 	}
@@ -85,7 +85,7 @@ func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, wh
 			return nil, incident.StatusUpdate{}, fault.InvalidField("etaIn", "%q is not a positive duration such as 30m or 2h", r.ETAIn)
 		}
 		// On the minute (rounded up): customers read "by 14:30", not seconds.
-		d.ETA = now.Add(in)
+		d.ETA, d.ETAIn = now.Add(in), r.ETAIn
 		if t := d.ETA.Truncate(time.Minute); !t.Equal(d.ETA) {
 			d.ETA = t.Add(time.Minute)
 		}
@@ -124,6 +124,10 @@ func (s *Service) SetVisibility(ctx context.Context, id string, r VisibilityRequ
 		return nil, fault.InvalidField("visible", "is required: true or false")
 	}
 	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+		// Whether customers hear of it is the leads' call once there are any.
+		if writers := inc.StatusWriters(); len(writers) > 0 && !slices.ContainsFunc(writers, func(w string) bool { return holds(who, w) }) {
+			return nil, fault.New(fault.Forbidden, "only the incident lead or the communications lead (%s) may change whether customers see %s", strings.Join(writers, ", "), inc.ID)
+		}
 		return nil, inc.SetVisibility(*r.Visible, r.Reason, who.Actor, now)
 	})
 }
@@ -171,7 +175,7 @@ func (s *Service) dispatchStatus(ctx context.Context, inc *incident.Incident, no
 			msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, UpdateID: u.ID}, "status:"+u.ID))
 		}
 	}
-	if inc.State == incident.Resolved && !inc.Comms.CasesClosed && len(inc.Cases) > 0 {
+	if (inc.State == incident.Resolved || inc.State == incident.Reviewed) && !inc.Comms.CasesClosed && len(inc.Cases) > 0 {
 		msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, CloseCases: true},
 			fmt.Sprintf("status:%s:close:%d", inc.ID, inc.ResolvedAt.UnixNano())))
 	}
@@ -189,7 +193,11 @@ func statusMessage(m StatusMessage, id string) bus.Message {
 	return bus.Message{ID: id, Body: body, ContentType: "application/json", Subject: "status"}
 }
 
-// PublishStatus handles one status queue message.
+// PublishStatus handles one status queue message: it publishes the update,
+// and every earlier one a page does not have yet, in order; or it closes the
+// cases linked to a resolved incident. Failures that may pass are retried by
+// a scheduled message, with back-off, for a day: retries do not depend on
+// the queue's delivery count, nor on the incident still being open.
 func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time) error {
 	var m StatusMessage
 	if err := json.Unmarshal(body, &m); err != nil || m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
@@ -200,7 +208,10 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 		return err
 	}
 	if m.CloseCases {
-		return s.closeCases(ctx, inc, now)
+		if err := s.closeCases(ctx, inc, now); err != nil {
+			return s.retryStatus(ctx, m, 0, err, now)
+		}
+		return nil
 	}
 	u, ok := inc.Comms.Update(m.UpdateID)
 	if !ok {
@@ -210,102 +221,141 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 		return nil
 	}
 	update := *u
+	giveUp := now.Sub(update.At) >= giveUpAfter
 
-	// Which publishers still owe this update, and which may already have it
-	// (an attempt that died before recording what it did).
-	owed := map[string]bool{} // publisher -> resend
-	for _, id := range s.publisherIDs() {
-		pub := inc.Comms.Published[id]
-		if !pub.Has(update.ID) {
-			owed[id] = pub != nil && pub.Pending == update.ID
+	// Take the incident's publishing lease (one attempt at a time) and mark
+	// what this attempt is about to send as pending: should it die after a
+	// page took an update, the next attempt asks the page before sending
+	// again. Updates already pending are resends.
+	attempt := randomID("pub-")
+	resend := map[string]bool{} // publisher + "\x00" + update id
+	var busyUntil time.Time
+	if err := s.updateQuietly(ctx, inc.ID, func(cur *incident.Incident) bool {
+		busyUntil = time.Time{}
+		if l := cur.Comms.Lease; l.Holder != "" && now.Before(l.Until) {
+			busyUntil = l.Until
+			return false
 		}
-	}
-	if now.Sub(update.At) >= giveUpAfter {
-		return s.recordPublications(ctx, inc.ID, update.ID, nil, owed, true, now)
-	}
-	if len(owed) > 0 {
-		// Mark them pending before sending: should this attempt die after a
-		// page took the update, the next one checks before sending again. A
-		// pending mark found here (another attempt's) makes this one a resend
-		// too; the publishers' state is taken from what was written.
-		if err := s.updateQuietly(ctx, inc.ID, func(cur *incident.Incident) bool {
-			changed := false
-			for id := range owed {
+		cur.Comms.Lease = incident.Lease{Holder: attempt, Until: now.Add(publishLease)}
+		if !giveUp {
+			for _, id := range s.publisherIDs() {
 				p := cur.Comms.Publication(id)
-				switch {
-				case p.Has(update.ID):
-					delete(owed, id)
-				case p.Pending == update.ID:
-					owed[id] = true
-				default:
-					p.Pending, changed = update.ID, true
+				for _, w := range cur.Comms.Owed(p, update.ID) {
+					if p.MayHave(w.ID) {
+						resend[id+"\x00"+w.ID] = true
+					} else {
+						p.Pending = append(p.Pending, w.ID)
+					}
 				}
 			}
-			inc = cur
-			return changed
-		}); err != nil {
-			return err
 		}
-	}
-
-	results := map[string]publishResult{}
-	var retryAfter time.Duration
-	var transient error
-	for id, resend := range owed {
-		remote := ""
-		if p := inc.Comms.Published[id]; p != nil {
-			remote = p.RemoteID
-		}
-		got, err := s.Publishers[id].PublishStatus(ctx, inc, update, remote, resend)
-		switch {
-		case err == nil:
-			results[id] = publishResult{remoteID: got, text: "published " + update.ID + remoteNote(got)}
-		case fault.Is(err, fault.Transient):
-			if s.RetryAfter != nil {
-				if wait, ok := s.RetryAfter(err); ok && wait > retryAfter {
-					retryAfter = wait
-				}
-			}
-			transient = err
-			s.Log.WarnContext(ctx, "status publisher failed; will retry", "publisher", id, "incident", inc.ID, "update", update.ID, "err", err)
-		default:
-			// Refused for good (a bad key, a removed page): say so on the
-			// timeline and stop trying this one.
-			results[id] = publishResult{text: "refused " + update.ID + ": " + err.Error(), refused: true}
-			s.Log.ErrorContext(ctx, "status publisher refused the update", "publisher", id, "incident", inc.ID, "update", update.ID, "err", err)
-		}
-	}
-	// Every linked case shows the update to its customer, once.
-	for _, caseID := range inc.Cases {
-		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
-			return c.AddIncidentUpdate(update, now)
-		}); err != nil {
-			transient = err
-		}
-	}
-	done := transient == nil && len(results) == len(owed)
-	if err := s.recordPublications(ctx, inc.ID, update.ID, results, nil, done, now); err != nil {
+		inc = cur
+		return true
+	}); err != nil {
 		return err
 	}
-	if transient == nil {
-		return nil
+	if !busyUntil.IsZero() {
+		// Another attempt is publishing: come back when its lease ends.
+		return s.retryStatus(ctx, m, busyUntil.Sub(now)+time.Second, nil, now)
 	}
-	if retryAfter > 0 && m.Deferrals < maxDeferrals {
-		// The page asked to wait (429): come back then rather than burn deliveries.
-		m.Deferrals++
-		msg := statusMessage(m, fmt.Sprintf("status:%s:d%d", update.ID, m.Deferrals))
-		if _, err := s.Queue.Schedule(ctx, QueueStatus, now.Add(retryAfter), msg); err != nil {
-			return fault.Wrap(fault.Transient, err, "deferring status publication of %s", update.ID)
+
+	var results []publishResult
+	var retryAfter time.Duration
+	var transient error
+	for _, id := range s.publisherIDs() {
+		p := inc.Comms.Publication(id)
+		remote := p.RemoteID
+		for _, w := range inc.Comms.Owed(p, update.ID) {
+			if giveUp {
+				results = append(results, publishResult{publisher: id, update: w.ID, refused: true,
+					text: fmt.Sprintf("gave up on %s after %s of failures", w.ID, giveUpAfter)})
+				continue
+			}
+			got, err := s.Publishers[id].PublishStatus(ctx, inc, w, remote, resend[id+"\x00"+w.ID])
+			if err == nil {
+				if got != "" {
+					remote = got
+				}
+				results = append(results, publishResult{publisher: id, update: w.ID, remoteID: got, text: "published " + w.ID + remoteNote(got)})
+				continue
+			}
+			if fault.Is(err, fault.Transient) {
+				if s.RetryAfter != nil {
+					if wait, ok := s.RetryAfter(err); ok && wait > retryAfter {
+						retryAfter = wait
+					}
+				}
+				transient = err
+				s.Log.WarnContext(ctx, "status publisher failed; will retry", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
+				break // later updates wait: a page shows them in order
+			}
+			// Refused for good (a bad key, a removed page): say so on the
+			// timeline and stop trying it.
+			results = append(results, publishResult{publisher: id, update: w.ID, refused: true, text: "refused " + w.ID + ": " + err.Error()})
+			s.Log.ErrorContext(ctx, "status publisher refused the update", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
 		}
-		return nil
 	}
-	return transient
+	// Every linked case shows the updates, once each, in order.
+	casesDone := true
+	for _, caseID := range inc.Cases {
+		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
+			changed := false
+			for _, w := range inc.Comms.Updates {
+				changed = c.AddIncidentUpdate(w, now) || changed
+				if w.ID == update.ID {
+					break
+				}
+			}
+			return changed
+		}); err != nil {
+			casesDone, transient = false, err
+		}
+	}
+	if err := s.recordPublications(ctx, inc.ID, attempt, results, update.ID, casesDone, now); err != nil {
+		return err
+	}
+	if transient != nil {
+		return s.retryStatus(ctx, m, retryAfter, transient, now)
+	}
+	return nil
 }
 
+// publishLease bounds one attempt's hold on an incident's publishing.
+const publishLease = 2 * time.Minute
+
+// retryStatus schedules m again: after wait when the page asked for one (or
+// another attempt holds the lease), else with back-off (30 s doubling to
+// 15 min). cause is logged.
+func (s *Service) retryStatus(ctx context.Context, m StatusMessage, wait time.Duration, cause error, now time.Time) error {
+	if m.Deferrals >= maxStatusRetries {
+		return fault.Wrap(fault.Permanent, cause, "status message for %s retried %d times", m.IncidentID, m.Deferrals)
+	}
+	if wait <= 0 {
+		wait = min(30*time.Second<<min(m.Deferrals, 5), 15*time.Minute)
+	}
+	base := "status:" + m.UpdateID
+	if m.CloseCases {
+		base = "status:" + m.IncidentID + ":close"
+	}
+	m.Deferrals++
+	if _, err := s.Queue.Schedule(ctx, QueueStatus, now.Add(wait), statusMessage(m, fmt.Sprintf("%s:r%d", base, m.Deferrals))); err != nil {
+		return fault.Wrap(fault.Transient, err, "scheduling a retry of %s", base)
+	}
+	if cause != nil {
+		s.Log.InfoContext(ctx, "status work retried later", "message", base, "in", wait, "why", cause.Error())
+	}
+	return nil
+}
+
+// maxStatusRetries bounds the retries of one status message: with the
+// back-off, well over the day an update is retried for.
+const maxStatusRetries = 200
+
 type publishResult struct {
-	remoteID string
-	text     string
-	refused  bool
+	publisher, update string
+	remoteID          string
+	text              string
+	refused           bool
 }
 
 func remoteNote(id string) string {
@@ -315,28 +365,31 @@ func remoteNote(id string) string {
 	return " (page incident " + id + ")"
 }
 
-// recordPublications writes what publishers did with an update, and marks it
-// done when nothing more is owed. giveUp lists publishers left without it.
-func (s *Service) recordPublications(ctx context.Context, incID, updateID string, results map[string]publishResult, giveUp map[string]bool, done bool, now time.Time) error {
+// recordPublications writes what the attempt did, releases its lease, and
+// marks done the updates up to upTo that every page and (casesDone) every
+// linked case now has.
+func (s *Service) recordPublications(ctx context.Context, incID, attempt string, results []publishResult, upTo string, casesDone bool, now time.Time) error {
 	return s.updateQuietly(ctx, incID, func(inc *incident.Incident) bool {
-		for id, r := range results {
-			p := inc.Comms.Publication(id)
-			if r.remoteID != "" {
-				p.RemoteID = r.remoteID
-			}
-			if !p.Has(updateID) {
-				p.Sent = append(p.Sent, updateID)
-			}
-			if p.Pending == updateID {
-				p.Pending = ""
-			}
-			inc.RecordPublished(id, updateID, r.text, now)
+		for _, r := range results {
+			inc.Comms.Publication(r.publisher).Record(r.update, r.remoteID)
+			inc.RecordPublished(r.publisher, r.update, r.text, now)
 		}
-		for id := range giveUp {
-			inc.RecordPublished(id, updateID, fmt.Sprintf("gave up on %s after %s of failures", updateID, giveUpAfter), now)
+		if inc.Comms.Lease.Holder == attempt {
+			inc.Comms.Lease = incident.Lease{}
 		}
-		if done {
-			inc.MarkDone(updateID, now)
+		if casesDone {
+			for _, u := range inc.Comms.Updates {
+				all := !u.Done
+				for _, id := range s.publisherIDs() {
+					all = all && inc.Comms.Published[id].Has(u.ID)
+				}
+				if all {
+					inc.MarkDone(u.ID, now)
+				}
+				if u.ID == upTo {
+					break
+				}
+			}
 		}
 		inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
 		return true
@@ -439,10 +492,16 @@ func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateRemi
 		_, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
 			// Unfinished updates are sent again by finish (dispatchStatus)
 			// once this write is stored.
-			inc.RetryUnpublished(now)
+			retried := inc.RetryUnpublished(now)
 			cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery
 			l = inc.Lateness(cadence, now)
 			if l == incident.OnTime {
+				if !retried {
+					// Listed but nothing is due: the index is behind the
+					// incident (a writer that lost a race). Write it again
+					// so that the stores recompute it from the document.
+					inc.Touch(now)
+				}
 				return nil, nil
 			}
 			to := statusRecipients(inc, l)

@@ -173,14 +173,54 @@ func TestAnUnrecordedAttemptIsResentAsSuch(t *testing.T) {
 	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
 	body := []byte(`{"incidentId":"` + id + `","updateId":"` + id + `-u1"}`)
-	err = s.svc.PublishStatus(context.Background(), body, s.now)
-	require.True(t, fault.Is(err, fault.Transient), "retried by redelivery: %v", err)
+	require.NoError(t, s.svc.PublishStatus(context.Background(), body, s.now), "a passing failure is retried by a scheduled message")
 	assert.Empty(t, pub.sent())
+	require.True(t, s.scheduled(app.QueueStatus, "status:"+id+"-u1:r1"), "retry in 30 s")
 
+	// The retry finds the update pending: the first attempt may have sent it.
 	pub.fail = nil
-	require.NoError(t, s.svc.PublishStatus(context.Background(), body, s.now))
+	s.run(s.now.Add(time.Minute))
 	assert.Equal(t, 1, pub.resends, "the second attempt knows the first may have gone out")
 	assert.True(t, s.onlyIncident().Comms.Updates[0].Done)
+}
+
+// A page that keeps failing is retried with back-off, whether or not the
+// incident is still open, and given up after a day with a timeline entry.
+func TestFailingPageIsRetriedThenGivenUp(t *testing.T) {
+	s, pub := newStatusSim(t)
+	id := s.sev1WithComms("ann")
+	pub.fail = fault.New(fault.Transient, "503 from the page")
+	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.act(id, app.Action{Kind: "resolve", Reason: "fixed"}, "pat")
+	s.run(s.now.Add(25 * time.Hour))
+	inc := s.onlyIncident()
+	assert.True(t, inc.Comms.Updates[0].Done, "left after a day")
+	var gaveUp bool
+	for _, e := range inc.Timeline {
+		gaveUp = gaveUp || (e.Kind == incident.EventPublished && strings.Contains(e.Text, "gave up"))
+	}
+	assert.True(t, gaveUp, "the timeline says so")
+	assert.Empty(t, pub.sent())
+}
+
+// An update published while an earlier one is still failing waits for it:
+// a page shows updates in the order they were written.
+func TestUpdatesReachAPageInOrder(t *testing.T) {
+	s, pub := newStatusSim(t)
+	id := s.sev1WithComms("ann")
+	pub.fail = fault.New(fault.Transient, "503 from the page")
+	u1, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(10 * time.Second))
+	s.now = s.now.Add(10 * time.Second)
+	u2, err := s.post(id, "ann", update("Identified.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(5 * time.Second))
+	assert.Empty(t, pub.sent(), "u2 does not overtake u1")
+	pub.fail = nil
+	s.run(s.now.Add(10 * time.Minute))
+	assert.Equal(t, []string{u1.ID, u2.ID}, pub.sent())
 }
 
 // A page that refuses the update for good is recorded and left; the update
@@ -240,6 +280,7 @@ func TestAnUpdateNeedsAnETAAndAKnownPhase(t *testing.T) {
 		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "soon"}, "etaIn"},
 		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "-5m"}, "etaIn"},
 		{app.StatusRequest{Phase: "identified", Title: "x", Message: "m", ETAIn: "30m", ETA: s.now.Add(time.Hour)}, "etaIn"},
+		{app.StatusRequest{Phase: "resolved", Title: "x", Message: "m", ETA: s.now.Add(time.Hour)}, "eta"},
 	} {
 		_, err := s.post(id, "ann", tc.r)
 		require.Error(t, err, tc.field)
@@ -281,3 +322,46 @@ func TestVisibilityFollowsSeverityUntilSetByHand(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A client retrying a post with a relative estimate a minute later gets the
+// update it already made, not a second one.
+func TestARetriedPostWithARelativeEstimateIsOneUpdate(t *testing.T) {
+	s, _ := newStatusSim(t)
+	id := s.sev1WithComms("ann")
+	r := app.StatusRequest{Phase: "investigating", Title: "Core is slow", Message: "Looking.", ETAIn: "30m", ETAKind: incident.ETANextUpdate}
+	u1, err := s.post(id, "ann", r)
+	require.NoError(t, err)
+	s.now = s.now.Add(70 * time.Second)
+	u2, err := s.post(id, "ann", r)
+	require.NoError(t, err)
+	assert.Equal(t, u1.ID, u2.ID)
+	assert.Len(t, s.onlyIncident().Comms.Updates, 1)
+}
+
+// Once there is an incident lead, roles and visibility are the leads' to
+// change; before, anyone listed may take them.
+func TestRolesAndVisibilityBelongToTheLeads(t *testing.T) {
+	s, _ := newStatusSim(t)
+	s.alert("a1", incident.Sev1)
+	s.run(s.now)
+	id := s.onlyIncident().ID
+	role := func(who, role, person string) error {
+		r, err := s.svc.ResponderFor(who + "@example.com")
+		require.NoError(t, err)
+		_, err = s.svc.Act(context.Background(), id, app.Action{Kind: "role", Role: role, Person: person}, r, s.now)
+		return err
+	}
+	visible := func(who string, v bool) error {
+		r, err := s.svc.ResponderFor(who + "@example.com")
+		require.NoError(t, err)
+		_, err = s.svc.SetVisibility(context.Background(), id, app.VisibilityRequest{Visible: &v, Reason: "because"}, r, s.now)
+		return err
+	}
+	require.NoError(t, role("pat", "lead", "max"), "no lead yet: anyone may name one")
+	assert.True(t, fault.Is(role("bob", "comms", "bob"), fault.Forbidden), "bob cannot make himself comms lead")
+	require.NoError(t, role("max", "comms", "ann"), "the lead assigns")
+	require.NoError(t, role("ann", "comms", "bob"), "the comms lead may hand their role on")
+	assert.True(t, fault.Is(role("bob", "lead", "bob"), fault.Forbidden), "but not take the lead")
+	assert.True(t, fault.Is(visible("pat", false), fault.Forbidden), "pat holds no role")
+	require.NoError(t, visible("bob", false), "the comms lead decides what customers see")
+}

@@ -66,7 +66,7 @@ func TestAnUnrecordedCreateIsFoundNotRepeated(t *testing.T) {
 	// The earlier attempt: marked pending, sent, then died.
 	inc, err := s.store.GetIncident(context.Background(), id)
 	require.NoError(t, err)
-	inc.Comms.Publication("statuspage").Pending = u.ID
+	inc.Comms.Publication("statuspage").Pending = []string{u.ID}
 	require.NoError(t, s.store.UpdateIncident(context.Background(), inc))
 	_, err = sp.PublishStatus(context.Background(), inc, u, "", false)
 	require.NoError(t, err)

@@ -63,6 +63,8 @@ type StatusUpdate struct {
 	Components map[string]string `json:"components,omitempty"`
 	ETA        time.Time         `json:"eta,omitzero"`
 	ETAKind    string            `json:"etaKind,omitempty"`
+	// ETAIn is the estimate as the author gave it, relative ("30m"), if so.
+	ETAIn string `json:"etaIn,omitempty"`
 	// Done: every publisher and every linked case has it (or refused it for good).
 	Done bool `json:"done,omitempty"`
 	// RetryAt is when the reminder sweep next sends it again while not done.
@@ -70,16 +72,38 @@ type StatusUpdate struct {
 }
 
 // Publication is one publisher's record for an incident: the provider's own
-// incident id, the updates it has, and the one that may have gone out
-// without being recorded (checked with the provider before sending again).
+// incident id, the updates it has, and those that may have gone out without
+// being recorded (checked with the provider before sending again).
 type Publication struct {
 	RemoteID string   `json:"remoteId,omitempty"`
 	Sent     []string `json:"sent,omitempty"`
-	Pending  string   `json:"pending,omitempty"`
+	Pending  []string `json:"pending,omitempty"`
 }
 
 // Has reports whether update id was published (or refused for good).
 func (p *Publication) Has(id string) bool { return p != nil && slices.Contains(p.Sent, id) }
+
+// MayHave reports whether an attempt to publish update id began and was
+// never recorded: the provider may have it.
+func (p *Publication) MayHave(id string) bool { return p != nil && slices.Contains(p.Pending, id) }
+
+// Record notes that update id is published (or refused for good).
+func (p *Publication) Record(id, remoteID string) {
+	if remoteID != "" {
+		p.RemoteID = remoteID
+	}
+	if !p.Has(id) {
+		p.Sent = append(p.Sent, id)
+	}
+	p.Pending = slices.DeleteFunc(p.Pending, func(x string) bool { return x == id })
+}
+
+// Lease is who is publishing an incident's updates, until when: one attempt
+// at a time, so that two deliveries never both send an update.
+type Lease struct {
+	Holder string    `json:"holder,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
+}
 
 // Comms is an incident's customer communication: whether customers see it,
 // the updates published, and the update cadence's clock.
@@ -102,6 +126,23 @@ type Comms struct {
 	Published map[string]*Publication `json:"published,omitempty"`
 	// CasesClosed: the linked cases were resolved after the incident was.
 	CasesClosed bool `json:"casesClosed,omitempty"`
+	// Lease serialises publishing.
+	Lease Lease `json:"lease,omitzero"`
+}
+
+// Owed returns, in order, the updates up to and including id that publisher
+// p does not have yet.
+func (c *Comms) Owed(p *Publication, id string) []StatusUpdate {
+	var out []StatusUpdate
+	for _, u := range c.Updates {
+		if !p.Has(u.ID) {
+			out = append(out, u)
+		}
+		if u.ID == id {
+			break
+		}
+	}
+	return out
 }
 
 // Latest returns the most recent update, if any.
@@ -170,6 +211,9 @@ func (inc *Incident) PlanComms(exp Expectations, now time.Time) {
 	}
 	if c.Visible && c.ClockFrom.IsZero() {
 		c.restartClock(now)
+	}
+	if inc.State.Open() {
+		c.CasesClosed = false // reopened: cases linked from now on close with it again
 	}
 	c.DueAt = time.Time{}
 	if inc.State.Open() && c.Visible && exp.UpdateEvery > 0 {
@@ -304,6 +348,9 @@ type StatusDraft struct {
 	Components map[string]string
 	ETA        time.Time
 	ETAKind    string
+	// ETAIn is the relative estimate the author gave ("30m"); ETA holds it
+	// resolved against the time of posting.
+	ETAIn string
 }
 
 // CheckDraft validates a draft, naming the field at fault. knownComponent
@@ -328,6 +375,9 @@ func CheckDraft(d StatusDraft, knownComponent func(string) bool, now time.Time) 
 		}
 	}
 	if d.Phase == PhaseResolved {
+		if !d.ETA.IsZero() {
+			return fault.InvalidField("eta", "a resolved update gives no estimate")
+		}
 		return nil
 	}
 	switch {
@@ -344,9 +394,15 @@ func CheckDraft(d StatusDraft, knownComponent func(string) bool, now time.Time) 
 	return nil
 }
 
-// sameDraft reports whether u is d published again (a retried request).
+// sameDraft reports whether u is d published again (a retried request). A
+// relative estimate is compared as written: a retry a minute later resolves
+// it to another time.
 func sameDraft(u StatusUpdate, d StatusDraft, who Actor) bool {
-	return u.By == who && u.Phase == d.Phase && u.Message == d.Message && u.ETA.Equal(d.ETA) && u.ETAKind == d.ETAKind && equalMaps(u.Components, d.Components)
+	sameETA := u.ETA.Equal(d.ETA)
+	if d.ETAIn != "" || u.ETAIn != "" {
+		sameETA = u.ETAIn == d.ETAIn
+	}
+	return u.By == who && u.Phase == d.Phase && u.Message == d.Message && sameETA && u.ETAKind == d.ETAKind && equalMaps(u.Components, d.Components)
 }
 
 func equalMaps(a, b map[string]string) bool {
@@ -382,7 +438,7 @@ func (inc *Incident) PublishStatus(d StatusDraft, who Actor, now time.Time) (Sta
 	}
 	u := StatusUpdate{
 		ID: fmt.Sprintf("%s-u%d", inc.ID, len(c.Updates)+1), At: now, By: who,
-		Phase: d.Phase, Message: d.Message, Components: d.Components, ETA: d.ETA, ETAKind: etaKind,
+		Phase: d.Phase, Message: d.Message, Components: d.Components, ETA: d.ETA, ETAKind: etaKind, ETAIn: d.ETAIn,
 	}
 	c.Updates = append(c.Updates, u)
 	c.restartClock(now)
@@ -401,6 +457,15 @@ func (inc *Incident) RecordPublished(publisher, updateID, what string, now time.
 	inc.record(Event{At: now, Actor: System, Kind: EventPublished, Text: publisher + ": " + what,
 		Key: "pub:" + publisher + ":" + updateID, Data: map[string]string{"publisher": publisher, "update": updateID}})
 	inc.touch(now)
+}
+
+// Touch marks the incident changed at now, so that it is written (and the
+// stores' indexes refreshed from it) even when nothing else moved.
+func (inc *Incident) Touch(now time.Time) {
+	if !now.After(inc.UpdatedAt) {
+		now = inc.UpdatedAt.Add(time.Nanosecond)
+	}
+	inc.UpdatedAt = now
 }
 
 // MarkDone notes that an update reached every publisher and linked case.
