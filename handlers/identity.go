@@ -60,6 +60,27 @@ func principalFromClaims(header string) string {
 	return ""
 }
 
+// platformSignedIn reports whether App Service Authentication validated a token
+// on the request: it then injects X-MS-CLIENT-PRINCIPAL (and strips any copy a
+// client sent), and the host passes the identity. A function key's identity
+// does not count. App-only tokens (a webhook's) carry no user name, so this
+// asks only whether someone signed in, not who.
+func platformSignedIn(req *HTTPRequest) bool {
+	if strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL")) != "" {
+		return true
+	}
+	for _, raw := range req.Identities {
+		var id struct {
+			AuthenticationType string `json:"AuthenticationType"`
+			IsAuthenticated    bool   `json:"IsAuthenticated"`
+		}
+		if json.Unmarshal(raw, &id) == nil && id.IsAuthenticated && !strings.EqualFold(id.AuthenticationType, "WebJobsAuthLevel") {
+			return true
+		}
+	}
+	return false
+}
+
 // principalFromIdentities reads the host's serialised ClaimsIdentity list, skipping the
 // identity the host adds for a function key (it proves a key, not a person).
 func principalFromIdentities(ids []json.RawMessage) string {

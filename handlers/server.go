@@ -26,6 +26,10 @@ type Server struct {
 	Log *slog.Logger
 	// Dev, when set, serves developer pages under /dev/ (local runs only).
 	Dev http.Handler
+	// RequireAlertSignIn makes the Azure Monitor intake refuse a request that
+	// App Service Authentication did not sign in (the action group's secure
+	// webhook sends an Entra ID token): the function key alone is not enough.
+	RequireAlertSignIn bool
 }
 
 // invocationLimit bounds an envelope: the host's own request limit is 100 MB.

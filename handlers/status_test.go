@@ -172,3 +172,21 @@ func TestUpdateReminderTimer(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"ben/email"}, told, "the comms lead, by e-mail (SMS is for escalation)")
 }
+
+// With the secure webhook configured, the Azure Monitor intake needs the
+// token App Service Authentication validated, not only the function key.
+func TestAlertIntakeCanRequireTheSecureWebhookToken(t *testing.T) {
+	h := newHarness(t)
+	h.srv.RequireAlertSignIn = true
+	env := fixture(t, "azure-monitor-alert.json") // a function key's identity only
+	out, body := h.call("AzureMonitorAlert", env)
+	require.Equal(t, http.StatusUnauthorized, out.StatusCode, out.Body)
+	require.Contains(t, problemOf(t, body)["message"], "Entra ID token")
+	require.Zero(t, h.depth(app.QueueIntake), "nothing accepted")
+
+	// Signed in by the platform (an app-only token carries no user name; any
+	// validated principal will do).
+	out, _ = h.call("AzureMonitorAlert", as(t, env, "azure-monitor-webhook"))
+	require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+	require.Equal(t, 1, h.depth(app.QueueIntake))
+}

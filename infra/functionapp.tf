@@ -4,7 +4,7 @@ locals {
   # Settings Vigil's module owns; neither secret_settings nor
   # extra_app_settings may redefine them.
   reserved_settings = toset(concat(keys(local.base_settings), values(local.generated_secrets), [
-    "ACS_ENDPOINT", "ACS_EMAIL_SENDER", "ACS_SMS_FROM",
+    "ACS_ENDPOINT", "ACS_EMAIL_SENDER", "ACS_SMS_FROM", "VIGIL_ALERT_REQUIRE_SIGNIN",
   ]))
 
   # Identity-based connections, named the way the Functions host and the
@@ -54,10 +54,15 @@ locals {
     var.communication_services.sms_from == null ? {} : { "ACS_SMS_FROM" = var.communication_services.sms_from },
   )
 
+  # With the secure webhook, the alert intake also requires the Entra ID
+  # token App Service Authentication validates, not only the function key.
+  alert_settings = var.alert_webhook.secure == null ? {} : { "VIGIL_ALERT_REQUIRE_SIGNIN" = "1" }
+
   app_settings = merge(
     var.extra_app_settings,
     local.operator_secret_settings,
     local.acs_settings,
+    local.alert_settings,
     local.generated_secret_settings,
     local.base_settings,
   )

@@ -231,7 +231,7 @@ func terraformSettings(t *testing.T) map[string]bool {
 	t.Helper()
 	l := locals(t)
 	out := map[string]bool{}
-	for _, name := range []string{"base_settings", "acs_settings"} {
+	for _, name := range []string{"base_settings", "acs_settings", "alert_settings"} {
 		a, ok := l[name]
 		require.True(t, ok, "local.%s", name)
 		hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {

@@ -43,6 +43,9 @@ const (
 	envPublicURL  = "VIGIL_PUBLIC_URL"
 	envDev        = "VIGIL_DEV"
 	envNotifySend = "VIGIL_NOTIFY_SEND"
+	// envAlertSignIn, "1", makes the Azure Monitor intake require an Entra ID
+	// token (Terraform sets it with the secure webhook).
+	envAlertSignIn = "VIGIL_ALERT_REQUIRE_SIGNIN"
 	// envStatuspageURL replaces Statuspage's API base URL (a test server).
 	envStatuspageURL = "VIGIL_STATUSPAGE_URL"
 
@@ -69,7 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer closeAll()
 
-	srv := &handlers.Server{App: svc, Now: time.Now, Log: log}
+	srv := &handlers.Server{App: svc, Now: time.Now, Log: log, RequireAlertSignIn: os.Getenv(envAlertSignIn) == "1"}
 	if os.Getenv(envDev) == "1" && outbox != nil {
 		srv.Dev = handlers.DevPages(outbox)
 	}

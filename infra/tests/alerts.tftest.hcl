@@ -112,8 +112,8 @@ run "the_action_group_posts_the_common_alert_schema_to_the_intake" {
     error_message = "The webhook must post to the alert intake over HTTPS with the function key."
   }
   assert {
-    condition     = length(azurerm_monitor_action_group.vigil.webhook_receiver[0].aad_auth) == 0
-    error_message = "No secure webhook unless configured."
+    condition     = length(azurerm_monitor_action_group.vigil.webhook_receiver[0].aad_auth) == 0 && !contains(keys(azurerm_function_app_flex_consumption.vigil.app_settings), "VIGIL_ALERT_REQUIRE_SIGNIN")
+    error_message = "No secure webhook, and no token required, unless configured."
   }
 }
 
@@ -136,6 +136,10 @@ run "secure_webhook_when_configured" {
   assert {
     condition     = contains(azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].allowed_audiences, "api://vigil-alerts")
     error_message = "App Service Authentication must accept the webhook's token audience."
+  }
+  assert {
+    condition     = azurerm_function_app_flex_consumption.vigil.app_settings["VIGIL_ALERT_REQUIRE_SIGNIN"] == "1"
+    error_message = "With the secure webhook, the alert intake must require the token, not only the function key."
   }
 }
 
