@@ -229,10 +229,6 @@ func (s *Server) escalateIncident(ctx context.Context, m Message, now time.Time)
 }
 
 // escalationSweep is the every-minute timer: the safety net for lost timers.
-func (s *Server) escalationSweep(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
-	r, err := s.App.SweepEscalations(ctx, now)
-	if err != nil {
-		return nil, err
-	}
-	return &Response{Outputs: map[string]any{}, Logs: []string{}, ReturnValue: r}, nil
+func (s *Server) escalationSweep(ctx context.Context, now time.Time) (any, error) {
+	return s.App.SweepEscalations(ctx, now)
 }

@@ -186,18 +186,31 @@ func withJSON(t *testing.T, envelope []byte, body string) []byte {
 }
 
 // escalationEnvelope is an escalations-queue trigger envelope built like the
-// fixture: the body encoded twice, MessageId and DeliveryCount as the host sends
-// them, and the body's top-level properties copied into Metadata.
+// fixture.
 func escalationEnvelope(t *testing.T, body []byte, messageID string, delivery int) []byte {
 	t.Helper()
-	env := decodeEnvelope(t, fixture(t, "escalate-incident.json"))
-	once, err := json.Marshal(string(body))
-	require.NoError(t, err)
-	env["Data"].(map[string]any)["msg"] = string(once)
+	return queueEnvelope(t, "escalate-incident.json", body, messageID, delivery)
+}
+
+// queueEnvelope is a Service Bus trigger envelope built like the fixture
+// named: the body encoded twice, MessageId and DeliveryCount as the host
+// sends them, and the body's top-level properties copied into Metadata in
+// place of the fixture's own.
+func queueEnvelope(t *testing.T, name string, body []byte, messageID string, delivery int) []byte {
+	t.Helper()
+	env := decodeEnvelope(t, fixture(t, name))
+	data := env["Data"].(map[string]any)
 	meta := env["Metadata"].(map[string]any)
-	for _, k := range []string{"incidentId", "cycle", "position"} {
+	var was string
+	var wasProps map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(data["msg"].(string)), &was))
+	require.NoError(t, json.Unmarshal([]byte(was), &wasProps))
+	for k := range wasProps {
 		delete(meta, k)
 	}
+	once, err := json.Marshal(string(body))
+	require.NoError(t, err)
+	data["msg"] = string(once)
 	meta["MessageId"] = hostString(messageID)
 	meta["DeliveryCount"] = strconv.Itoa(delivery)
 	var props map[string]json.RawMessage

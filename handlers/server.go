@@ -46,10 +46,10 @@ func (s *Server) functions() map[string]function {
 		"ProcessIntake":     s.queueFunction("msg", app.QueueIntake, s.processIntake),
 		"Notify":            s.queueFunction("msg", app.QueueNotify, s.notify),
 		"EscalateIncident":  s.queueFunction("msg", app.QueueEscalations, s.escalateIncident),
-		"EscalationSweep":   s.escalationSweep,
+		"EscalationSweep":   timerFunction(s.escalationSweep),
 		"IncidentAction":    s.httpFunction("req", s.incidentAction),
 		"PublishStatus":     s.queueFunction("msg", app.QueueStatus, s.publishStatus),
-		"UpdateReminder":    s.updateReminder,
+		"UpdateReminder":    timerFunction(s.updateReminder),
 		"StatusDraft":       s.httpFunction("req", s.statusDraft),
 		"CaseAction":        s.httpFunction("req", s.caseAction),
 		"AcknowledgeLink":   s.httpFunction("req", s.acknowledgeLink),
@@ -124,6 +124,19 @@ func (s *Server) httpFunction(binding string, h func(ctx context.Context, req *H
 		}
 		res := h(ctx, req, now)
 		return &Response{Outputs: map[string]any{"res": res}, Logs: []string{}}, nil
+	}
+}
+
+// timerFunction adapts a timer trigger: run does the work; what it returns
+// (the counts of what it did) is the invocation's return value, and an error
+// fails the invocation for the host to log.
+func timerFunction(run func(ctx context.Context, now time.Time) (any, error)) function {
+	return func(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
+		r, err := run(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Outputs: map[string]any{}, Logs: []string{}, ReturnValue: r}, nil
 	}
 }
 

@@ -64,10 +64,6 @@ func (s *Server) publishStatus(ctx context.Context, m Message, now time.Time) er
 
 // updateReminder is the every-minute timer that reminds communications
 // leads of late status updates.
-func (s *Server) updateReminder(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
-	r, err := s.App.UpdateReminder(ctx, now)
-	if err != nil {
-		return nil, err
-	}
-	return &Response{Outputs: map[string]any{}, Logs: []string{}, ReturnValue: r}, nil
+func (s *Server) updateReminder(ctx context.Context, now time.Time) (any, error) {
+	return s.App.UpdateReminder(ctx, now)
 }

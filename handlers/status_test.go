@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,27 +13,6 @@ import (
 	"vigil/internal/app"
 	"vigil/internal/incident"
 )
-
-// statusEnvelope is a status-queue trigger envelope built like the fixture.
-func statusEnvelope(t *testing.T, body []byte, messageID string, delivery int) []byte {
-	t.Helper()
-	env := decodeEnvelope(t, fixture(t, "publish-status.json"))
-	once, err := json.Marshal(string(body))
-	require.NoError(t, err)
-	env["Data"].(map[string]any)["msg"] = string(once)
-	meta := env["Metadata"].(map[string]any)
-	delete(meta, "incidentId")
-	delete(meta, "updateId")
-	meta["MessageId"] = hostString(messageID)
-	meta["DeliveryCount"] = strconv.Itoa(delivery)
-	var props map[string]string
-	if json.Unmarshal(body, &props) == nil {
-		for k, v := range props {
-			meta[k] = hostString(v)
-		}
-	}
-	return encodeEnvelope(t, env)
-}
 
 // withComms gives the incident a communications lead (Ben), as Priya.
 func (h *harness) withComms(id string) {
@@ -64,7 +42,7 @@ func TestStatusUpdateIsPublishedThroughTheQueue(t *testing.T) {
 	// The update waits on the status queue, keyed by its id.
 	d := h.receiveOne(app.QueueStatus)
 	require.Equal(t, "status:"+inc.ID+"-u1", d.ID)
-	status, _ := h.invoke("PublishStatus", statusEnvelope(t, d.Body, d.ID, 1))
+	status, _ := h.invoke("PublishStatus", queueEnvelope(t, "publish-status.json", d.Body, d.ID, 1))
 	require.Equal(t, http.StatusOK, status)
 	require.True(t, h.incident(inc.ID).Comms.Updates[0].Done, "no page configured in the harness: done once recorded")
 

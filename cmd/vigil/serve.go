@@ -278,13 +278,12 @@ func publishersFromEnv(cat *catalog.Catalog, local bool) (map[string]app.StatusP
 		out["statuspage"] = p
 	}
 	if len(cfg.Webhooks) > 0 {
-		text := get(notify.SettingWebhookSigningKey)
-		if text == "" {
+		key, err := notify.WebhookKey(os.Getenv)
+		switch {
+		case err != nil:
+			return nil, err
+		case key == nil:
 			return nil, fmt.Errorf("%s is not set: status webhooks are signed with it", notify.SettingWebhookSigningKey)
-		}
-		key, err := signedlink.ParseKey(text)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", notify.SettingWebhookSigningKey, err)
 		}
 		for _, w := range cfg.Webhooks {
 			u := get(w.URLSetting)

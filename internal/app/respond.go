@@ -72,6 +72,11 @@ func holds(who Responder, person string) bool {
 	return person != "" && ((who.Person != nil && who.Person.ID == person) || who.Actor == incident.Actor("user:"+person))
 }
 
+// holdsAny reports whether who is one of people.
+func holdsAny(who Responder, people []string) bool {
+	return slices.ContainsFunc(people, func(p string) bool { return holds(who, p) })
+}
+
 // canAssignRole: once an incident has a lead, the lead assigns roles (the
 // communications lead may hand their own role on); before, any responder
 // may, so that someone can take the lead at all.

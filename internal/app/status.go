@@ -54,7 +54,7 @@ type StatusMessage struct {
 
 // giveUpAfter is how long an update is retried before it is left, with a
 // timeline entry saying where it did not arrive.
-const giveUpAfter = 24 * time.Hour
+const giveUpAfter = incident.RepublishFor
 
 // canWriteStatus reports whether who holds the communications lead or
 // incident lead role: only they speak to customers.
@@ -63,10 +63,8 @@ func canWriteStatus(inc *incident.Incident, who Responder) error {
 	if len(writers) == 0 {
 		return fault.New(fault.Forbidden, "incident %s has no communications lead or incident lead: give someone the comms role first", inc.ID)
 	}
-	for _, w := range writers {
-		if holds(who, w) {
-			return nil
-		}
+	if holdsAny(who, writers) {
+		return nil
 	}
 	return fault.New(fault.Forbidden, "only the communications lead or the incident lead (%s) may publish status updates", strings.Join(writers, ", "))
 }
@@ -125,7 +123,7 @@ func (s *Service) SetVisibility(ctx context.Context, id string, r VisibilityRequ
 	}
 	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
 		// Whether customers hear of it is the leads' call once there are any.
-		if writers := inc.StatusWriters(); len(writers) > 0 && !slices.ContainsFunc(writers, func(w string) bool { return holds(who, w) }) {
+		if writers := inc.StatusWriters(); len(writers) > 0 && !holdsAny(who, writers) {
 			return nil, fault.New(fault.Forbidden, "only the incident lead or the communications lead (%s) may change whether customers see %s", strings.Join(writers, ", "), inc.ID)
 		}
 		return nil, inc.SetVisibility(*r.Visible, r.Reason, who.Actor, now)
@@ -200,8 +198,11 @@ func statusMessage(m StatusMessage, id string) bus.Message {
 // the queue's delivery count, nor on the incident still being open.
 func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time) error {
 	var m StatusMessage
-	if err := json.Unmarshal(body, &m); err != nil || m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
-		return fault.New(fault.Permanent, "not a status message: %s", truncate(string(body), 200))
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fault.Wrap(fault.Permanent, err, "status message is not valid JSON")
+	}
+	if m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
+		return fault.New(fault.Permanent, "status message needs incidentId, and updateId or closeCases")
 	}
 	inc, err := s.Store.GetIncident(ctx, m.IncidentID)
 	if err != nil {
@@ -568,11 +569,4 @@ func (s *Service) personName(id string) string {
 		return p.Name
 	}
 	return id
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -242,12 +242,10 @@ func waitHealthy(ctx context.Context, client *http.Client, url string, every, ti
 			}
 			last = resp.Status
 		}
-		select {
-		case <-ctx.Done():
+		if sleep(ctx, every) != nil {
 			return fmt.Errorf("deploy: the app did not answer %s within %s (last: %s). Its log stream says why; "+
 				"if a setting holding a Key Vault reference is named, its role assignment was not in force yet at start: "+
 				"restart the app (az functionapp restart) and run deploy again", url, timeout, last)
-		case <-time.After(every):
 		}
 	}
 }

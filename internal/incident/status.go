@@ -49,8 +49,11 @@ const (
 	// reminder sweep sends it to the publishers again.
 	republishAfter = 2 * time.Minute
 	republishEvery = 5 * time.Minute
-	republishFor   = 24 * time.Hour
 )
+
+// RepublishFor is how long an update that has not reached every page is
+// retried; after that it is given up, with a timeline entry.
+const RepublishFor = 24 * time.Hour
 
 // StatusUpdate is one customer-facing update, written by a person: Vigil
 // never writes the message itself.
@@ -226,7 +229,7 @@ func (inc *Incident) PlanComms(exp Expectations, now time.Time) {
 	}
 	// An update not yet everywhere is sent again after a while (for a day).
 	for _, u := range c.Updates {
-		if !u.Done && now.Sub(u.At) < republishFor {
+		if !u.Done && now.Sub(u.At) < RepublishFor {
 			if at := u.retryAt(); c.DueAt.IsZero() || at.Before(c.DueAt) {
 				c.DueAt = at
 			}
@@ -249,7 +252,7 @@ func (inc *Incident) RetryUnpublished(now time.Time) bool {
 	due := false
 	for i := range inc.Comms.Updates {
 		u := &inc.Comms.Updates[i]
-		if !u.Done && now.Sub(u.At) < republishFor && !u.retryAt().After(now) {
+		if !u.Done && now.Sub(u.At) < RepublishFor && !u.retryAt().After(now) {
 			u.RetryAt = now.Add(republishEvery)
 			due = true
 		}

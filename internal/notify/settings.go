@@ -36,6 +36,21 @@ func EnvSecrets(getenv func(string) string) Secrets {
 	}
 }
 
+// WebhookKey reads the key webhooks (paging and status) are signed with:
+// nil when VIGIL_WEBHOOK_SIGNING_KEY is unset, an error naming it when it is
+// not a base64 key of at least 32 bytes.
+func WebhookKey(getenv func(string) string) ([]byte, error) {
+	text := strings.TrimSpace(getenv(SettingWebhookSigningKey))
+	if text == "" {
+		return nil, nil
+	}
+	key, err := signedlink.ParseKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", SettingWebhookSigningKey, err)
+	}
+	return key, nil
+}
+
 // FromSettings builds the router from app settings, and lists the channels it
 // sends on (in incident.Channels order):
 //
@@ -67,11 +82,11 @@ func FromSettings(getenv func(string) string, cred azcore.TokenCredential, opts 
 	}
 	built[incident.ChannelSlack] = slack
 
-	if text := get(SettingWebhookSigningKey); text != "" {
-		key, err := signedlink.ParseKey(text)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", SettingWebhookSigningKey, err)
-		}
+	key, err := WebhookKey(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if key != nil {
 		wh, err := NewWebhook(secrets, key, chanOpts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", SettingWebhookSigningKey, err)
