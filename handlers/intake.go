@@ -20,7 +20,7 @@ func (s *Server) submitCase(ctx context.Context, req *HTTPRequest, now time.Time
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	receipt, err := s.App.SubmitCase(ctx, report, req.Header("Idempotency-Key"), now)
+	receipt, err := s.App.Intake.SubmitCase(ctx, report, req.Header("Idempotency-Key"), now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -55,7 +55,7 @@ func (s *Server) submitAlert(ctx context.Context, req *HTTPRequest, now time.Tim
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	receipt, err := s.App.SubmitAlert(ctx, a, now)
+	receipt, err := s.App.Intake.SubmitAlert(ctx, a, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -74,10 +74,10 @@ func needBody(req *HTTPRequest, limit int) error {
 
 // processIntake triages one intake message into a case or an incident.
 func (s *Server) processIntake(ctx context.Context, m Message, now time.Time) error {
-	return s.App.ProcessIntake(ctx, m.Body, now)
+	return s.App.Intake.Process(ctx, m.Body, now)
 }
 
 // notify delivers one page or notification on its channel.
 func (s *Server) notify(ctx context.Context, m Message, now time.Time) error {
-	return s.App.DeliverNotification(ctx, m.Body, now)
+	return s.App.Delivery.Deliver(ctx, m.Body, now)
 }

@@ -30,7 +30,7 @@ func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.T
 		}
 		f.Limit = n
 	}
-	incs, err := s.App.Incidents(ctx, f)
+	incs, err := s.App.Responders.Incidents(ctx, f)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -45,7 +45,7 @@ func (s *Server) getIncident(ctx context.Context, req *HTTPRequest, now time.Tim
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
-	inc, err := s.App.Incident(ctx, req.Params["id"])
+	inc, err := s.App.Responders.Incident(ctx, req.Params["id"])
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -57,7 +57,7 @@ func (s *Server) getIncident(ctx context.Context, req *HTTPRequest, now time.Tim
 func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
 	id := req.Params["id"]
 	if token, ok := req.Query["token"]; ok {
-		view, err := s.App.CaseForCustomer(ctx, id, token)
+		view, err := s.App.Cases.ForCustomer(ctx, id, token)
 		if err != nil {
 			return s.errorHTTP(err)
 		}
@@ -69,7 +69,7 @@ func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) H
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
-	c, err := s.App.Case(ctx, id)
+	c, err := s.App.Cases.Get(ctx, id)
 	if err != nil {
 		return s.errorHTTP(err)
 	}

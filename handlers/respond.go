@@ -26,7 +26,7 @@ func (s *Server) signedIn(req *HTTPRequest) (app.Responder, error) {
 	if err != nil {
 		return app.Responder{}, err
 	}
-	return s.App.ResponderFor(principal)
+	return s.App.Responders.For(principal)
 }
 
 // decodeJSON decodes an optional JSON object body strictly: unknown fields are
@@ -79,7 +79,7 @@ func (s *Server) incidentAction(ctx context.Context, req *HTTPRequest, now time.
 		return s.errorHTTP(err)
 	}
 	a.Kind = req.Params["action"]
-	inc, err := s.App.Act(ctx, req.Params["id"], a, who, now)
+	inc, err := s.App.Responders.Act(ctx, req.Params["id"], a, who, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -98,7 +98,7 @@ func (s *Server) caseAction(ctx context.Context, req *HTTPRequest, now time.Time
 		if err := decodeJSON(req, &body); err != nil {
 			return s.errorHTTP(err)
 		}
-		view, err := s.App.ReplyToCase(ctx, id, req.Query["token"], body.Text, now)
+		view, err := s.App.Cases.Reply(ctx, id, req.Query["token"], body.Text, now)
 		if err != nil {
 			return s.errorHTTP(err)
 		}
@@ -113,7 +113,7 @@ func (s *Server) caseAction(ctx context.Context, req *HTTPRequest, now time.Time
 		return s.errorHTTP(err)
 	}
 	a.Kind = action
-	c, err := s.App.ActOnCase(ctx, id, a, who, now)
+	c, err := s.App.Cases.Act(ctx, id, a, who, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -137,7 +137,7 @@ func (s *Server) createOverride(ctx context.Context, req *HTTPRequest, now time.
 		return s.errorHTTP(err)
 	}
 	o.Person, o.Start, o.End, o.Reason = body.Person, body.Start, body.End, body.Reason
-	ov, err := s.App.CreateOverride(ctx, req.Params["id"], o, who, now)
+	ov, err := s.App.Responders.CreateOverride(ctx, req.Params["id"], o, who, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -157,7 +157,7 @@ func (s *Server) onCall(ctx context.Context, req *HTTPRequest, now time.Time) HT
 		}
 		at = t
 	}
-	out, err := s.App.OnCall(ctx, at)
+	out, err := s.App.Responders.OnCall(ctx, at)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -175,12 +175,12 @@ func (s *Server) acknowledgeLink(ctx context.Context, req *HTTPRequest, now time
 		return s.ackPage(http.StatusBadRequest, ackView{ID: id, Message: "This link is incomplete: it needs person, expires and token. Open it from the page you received."})
 	}
 	if req.Method != http.MethodPost {
-		if err := s.App.CheckAckLink(id, person, expires, token, now); err != nil {
+		if err := s.App.Responders.CheckAckLink(id, person, expires, token, now); err != nil {
 			return s.ackError(id, err)
 		}
 		return s.ackPage(http.StatusOK, ackView{ID: id, Person: person, Ask: true})
 	}
-	inc, err := s.App.AcknowledgeByLink(ctx, id, person, expires, token, now)
+	inc, err := s.App.Responders.AcknowledgeByLink(ctx, id, person, expires, token, now)
 	if err != nil {
 		return s.ackError(id, err)
 	}
@@ -225,10 +225,10 @@ button{font:inherit;font-weight:600;padding:.8rem 1.6rem;border:0;border-radius:
 
 // escalateIncident handles one escalations message.
 func (s *Server) escalateIncident(ctx context.Context, m Message, now time.Time) error {
-	return s.App.EscalateIncident(ctx, m.Body, now)
+	return s.App.Escalation.Handle(ctx, m.Body, now)
 }
 
 // escalationSweep is the every-minute timer: the safety net for lost timers.
 func (s *Server) escalationSweep(ctx context.Context, now time.Time) (any, error) {
-	return s.App.SweepEscalations(ctx, now)
+	return s.App.Escalation.Sweep(ctx, now)
 }

@@ -505,7 +505,7 @@ func TestAcknowledgeLinkFromAPage(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, out.StatusCode, out.Body)
 
 	// An expired link, properly signed.
-	_, old := parseAckURL(t, h.srv.App.AckURL(id, "ben", now.Add(-time.Minute)))
+	_, old := parseAckURL(t, h.srv.App.Links.Ack(id, "ben", now.Add(-time.Minute)))
 	out = h.ackPage(ackEnvelope(t, "ack-link-post.json", id, old))
 	require.Equal(t, http.StatusForbidden, out.StatusCode, out.Body)
 	require.Contains(t, out.Body, "expired")
@@ -537,7 +537,7 @@ func TestAcknowledgeLinkFromAPage(t *testing.T) {
 func TestAcknowledgeLinkExpiredGetSaysSo(t *testing.T) {
 	h := newHarness(t)
 	inc := h.openIncident()
-	_, old := parseAckURL(t, h.srv.App.AckURL(inc.ID, "ben", now.Add(-time.Minute)))
+	_, old := parseAckURL(t, h.srv.App.Links.Ack(inc.ID, "ben", now.Add(-time.Minute)))
 	out := h.ackPage(ackEnvelope(t, "ack-link-get.json", inc.ID, old))
 	require.Equal(t, http.StatusForbidden, out.StatusCode, out.Body)
 	require.NotContains(t, out.Body, "<form")
@@ -655,7 +655,10 @@ func TestMalformedEscalationIsParked(t *testing.T) {
 		h := newHarness(t)
 		status, _ := h.invoke("EscalateIncident", escalationEnvelope(t, []byte(`{"incidentId":"INC-GONE","cycle":1,"position":2}`), "esc:INC-GONE:1:2", 1))
 		require.Equal(t, http.StatusOK, status)
-		require.Equal(t, 0, h.depth(app.QueuePoison), "nothing to do is not a failure")
+		// Vigil never schedules a timer for an incident it did not store: such
+		// a message was forged or corrupted, and an operator should see it.
+		d := h.receiveOne(app.QueuePoison)
+		require.Contains(t, d.Properties["description"], "does not exist")
 	})
 }
 

@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"vigil/internal/app"
-	"vigil/internal/bus"
 	"vigil/internal/fault"
 )
 
 // Server serves every function of the app.
 type Server struct {
-	App *app.Service
+	App *app.App
 	// Now reads the clock once per invocation; tests replace it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -157,39 +156,11 @@ func (s *Server) queueFunction(binding, queue string, h func(ctx context.Context
 		if fault.Retryable(err) {
 			return nil, err
 		}
-		if perr := s.park(ctx, queue, m, err, now); perr != nil {
+		if perr := s.App.Poison.Park(ctx, queue, m.MessageID, m.Body, err, now); perr != nil {
 			return nil, fmt.Errorf("parking poison message: %w (original failure: %v)", perr, err)
 		}
-		s.Log.Warn("poison message parked", "queue", queue, "messageId", m.MessageID, "reason", err.Error())
 		return &Response{Outputs: map[string]any{}, Logs: []string{"parked on " + app.QueuePoison + ": " + err.Error()}}, nil
 	}
-}
-
-func (s *Server) park(ctx context.Context, queue string, m Message, cause error, now time.Time) error {
-	id := "poison:" + queue + ":" + m.MessageID
-	if len(id) > bus.MaxIDLength {
-		id = id[:bus.MaxIDLength]
-	}
-	return s.App.Queue.Send(ctx, app.QueuePoison, bus.Message{
-		ID:          id,
-		Body:        m.Body,
-		ContentType: "application/json",
-		Subject:     queue,
-		Properties: map[string]string{
-			"sourceQueue":     queue,
-			"sourceMessageId": m.MessageID,
-			"reason":          fault.KindOf(cause).String(),
-			"description":     truncate(cause.Error(), 1024),
-			"parkedAt":        now.Format(time.RFC3339),
-		},
-	})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // problem is the JSON error every 4xx/5xx answer carries.

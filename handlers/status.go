@@ -19,7 +19,7 @@ func (s *Server) statusUpdate(ctx context.Context, req *HTTPRequest, now time.Ti
 	if err := decodeJSON(req, &r); err != nil {
 		return s.errorHTTP(err)
 	}
-	inc, u, err := s.App.PostStatus(ctx, req.Params["id"], r, who, now)
+	inc, u, err := s.App.Comms.Post(ctx, req.Params["id"], r, who, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -36,7 +36,7 @@ func (s *Server) visibility(ctx context.Context, req *HTTPRequest, now time.Time
 	if err := decodeJSON(req, &r); err != nil {
 		return s.errorHTTP(err)
 	}
-	inc, err := s.App.SetVisibility(ctx, req.Params["id"], r, who, now)
+	inc, err := s.App.Comms.SetVisibility(ctx, req.Params["id"], r, who, now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -50,7 +50,7 @@ func (s *Server) statusDraft(ctx context.Context, req *HTTPRequest, now time.Tim
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
-	d, err := s.App.StatusDraftFor(ctx, req.Params["id"], req.Query["phase"], now)
+	d, err := s.App.Comms.Draft(ctx, req.Params["id"], req.Query["phase"], now)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -59,11 +59,11 @@ func (s *Server) statusDraft(ctx context.Context, req *HTTPRequest, now time.Tim
 
 // publishStatus handles one status queue message.
 func (s *Server) publishStatus(ctx context.Context, m Message, now time.Time) error {
-	return s.App.PublishStatus(ctx, m.Body, now)
+	return s.App.Comms.Publish(ctx, m.Body, now)
 }
 
 // updateReminder is the every-minute timer that reminds communications
 // leads of late status updates.
 func (s *Server) updateReminder(ctx context.Context, now time.Time) (any, error) {
-	return s.App.UpdateReminder(ctx, now)
+	return s.App.Comms.Remind(ctx, now)
 }

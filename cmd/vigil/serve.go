@@ -99,7 +99,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serviceFromEnv builds the application from settings, naming any setting that is
 // missing or wrong.
-func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func(), error) {
+func serviceFromEnv(log *slog.Logger) (*app.App, handlers.OutboxLister, func(), error) {
 	if names := unresolvedKeyVaultRefs(os.Environ()); len(names) > 0 {
 		return nil, nil, nil, fmt.Errorf("%s still hold Key Vault references the platform did not resolve: "+
 			"the app's identity needs Key Vault Secrets User on the vault, and the secret must exist; "+
@@ -183,22 +183,25 @@ func serviceFromEnv(log *slog.Logger) (*app.Service, handlers.OutboxLister, func
 	if public == "" {
 		public = "http://127.0.0.1:7071"
 	}
-	svc := &app.Service{Store: store, Queue: queue, Catalog: cat, Links: signer, PublicURL: public, Log: log, RetryAfter: notify.RetryAfter}
+	cfg := app.Config{Store: store, Queue: queue, Catalog: cat, Signer: signer, PublicURL: public, Log: log, RetryAfter: notify.RetryAfter}
 	router, channels, err := notifierFromEnv(local)
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, err
 	}
-	svc.Notifier = router
-	if svc.Publishers, err = publishersFromEnv(cat, local != nil); err != nil {
+	cfg.Notifier = router
+	if cfg.Publishers, err = publishersFromEnv(cat, local != nil); err != nil {
 		closeAll()
 		return nil, nil, nil, err
 	}
-	if svc.Throttle, err = notify.NewThrottle(nil); err != nil {
+	throttle, err := notify.NewThrottle(nil)
+	if err != nil {
 		closeAll()
 		return nil, nil, nil, err
 	}
-	log.Info("notification channels", "channels", channels, "outbox", local != nil, "statusPublishers", len(svc.Publishers))
+	cfg.Throttle = throttle
+	log.Info("notification channels", "channels", channels, "outbox", local != nil, "statusPublishers", len(cfg.Publishers))
+	svc := app.New(cfg)
 	var outbox handlers.OutboxLister
 	if local != nil {
 		outbox = local

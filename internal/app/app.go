@@ -2,15 +2,15 @@
 // the domain rules, and talks to the store and the queue through the small interfaces
 // declared here. Handlers stay thin; adapters (SQLite, Cosmos DB, the embedded queue,
 // Service Bus) implement these interfaces.
+//
+// The use cases are grouped by concern, one type each, all sharing one core (the
+// store, the queue, the catalog, the links, and the one path every incident change
+// takes): Intake, Escalation, Delivery, Comms, Responders, Cases and Poison.
 package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
 	"log/slog"
-	"strings"
 	"time"
 
 	"vigil/internal/bus"
@@ -47,8 +47,8 @@ type Entity struct {
 
 // Entities lists every queue the functions trigger on, send to, or park in.
 var Entities = []Entity{
-	// Intake hand-offs carry a MessageId derived from the request, so a client
-	// retrying a POST within ten minutes does not raise a second incident.
+	// Intake hand-offs: one message per accepted request. A sender's retry is
+	// recognised when it is processed (it repeats what the incident last heard).
 	{Name: QueueIntake, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
 	// Notifications are keyed per (incident, step, person, channel).
 	{Name: QueueNotify, LockDuration: time.Minute, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute},
@@ -75,12 +75,12 @@ type Store interface {
 	UpdateIncident(ctx context.Context, inc *incident.Incident) error
 	ListIncidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error)
 
-	// ListDueEscalations returns the ids of triggered incidents whose next
-	// escalation step was due at or before `before`, most overdue first. It reads
-	// an index (never every incident): the sweep runs every minute.
+	// ListDueEscalations returns the ids of incidents whose next escalation
+	// step (incident.EscalationDue) was due at or before `before`, most overdue
+	// first. It reads an index (never every incident): the sweep runs every minute.
 	ListDueEscalations(ctx context.Context, before time.Time, limit int) ([]string, error)
-	// ListDueStatus returns the ids of open incidents whose customer
-	// communication is due (Comms.DueAt at or before before), earliest first.
+	// ListDueStatus returns the ids of incidents whose customer communication
+	// (incident.CommsDue) is due at or before before, earliest first.
 	ListDueStatus(ctx context.Context, before time.Time, limit int) ([]string, error)
 
 	// CreateOverride stores an on-call override; fault.Exists if the id is taken.
@@ -116,9 +116,7 @@ const MaxListLimit = 200
 const MaxOverrides = 500
 
 // Bounded returns limit clamped to 1..MaxListLimit (MaxListLimit when unset).
-func Bounded(limit int) int { return bounded(limit) }
-
-func bounded(limit int) int {
+func Bounded(limit int) int {
 	if limit <= 0 || limit > MaxListLimit {
 		return MaxListLimit
 	}
@@ -127,16 +125,17 @@ func bounded(limit int) int {
 
 // MaxItems is how many incidents a listing returns at most: Limit, or
 // MaxListLimit when Limit is unset or above it.
-func (f IncidentFilter) MaxItems() int { return bounded(f.Limit) }
+func (f IncidentFilter) MaxItems() int { return Bounded(f.Limit) }
 
 // MaxItems is how many cases a listing returns at most: Limit, or
 // MaxListLimit when Limit is unset or above it.
-func (f CaseFilter) MaxItems() int { return bounded(f.Limit) }
+func (f CaseFilter) MaxItems() int { return Bounded(f.Limit) }
 
 // Sender hands messages to the queue: the embedded queue locally, Service Bus in Azure.
 // Send returns only once the messages are durable.
 type Sender interface {
 	Send(ctx context.Context, entity string, msgs ...bus.Message) error
+	// Schedule returns the message's sequence number, which Cancel takes.
 	Schedule(ctx context.Context, entity string, at time.Time, msg bus.Message) (int64, error)
 	Cancel(ctx context.Context, entity string, seq int64) error
 }
@@ -147,13 +146,22 @@ type Notifier interface {
 	Deliver(ctx context.Context, n incident.Notification) error
 }
 
-// Throttle limits notifications per contact (key: channel:address).
+// Throttle limits notifications per contact (key: keys.Contact).
 type Throttle interface {
 	Allow(key string, now time.Time) (ok bool, wait time.Duration)
 }
 
-// Service is Vigil's application layer.
-type Service struct {
+// StatusPublisher puts an incident's status update on one status page.
+// remoteID is the page's own incident id recorded so far ("" before the first
+// publication); resend says the update may already have gone out (an earlier
+// attempt died before recording it), so the page must be checked before
+// sending again. It returns the page's incident id, if it has one.
+type StatusPublisher interface {
+	PublishStatus(ctx context.Context, inc *incident.Incident, u incident.StatusUpdate, remoteID string, resend bool) (string, error)
+}
+
+// Config is what the application is built from.
+type Config struct {
 	Store Store
 	Queue Sender
 	// Notifier delivers pages and notifications; nil when no channel is configured.
@@ -165,35 +173,44 @@ type Service struct {
 	Catalog    *catalog.Catalog
 	// Publishers put status updates on status pages, by catalog publisher id.
 	Publishers map[string]StatusPublisher
-	Links      *signedlink.Signer
+	Signer     *signedlink.Signer
 	// PublicURL is the base URL customers and responders reach the app at.
 	PublicURL string
 	Log       *slog.Logger
 }
 
-// maxStaleRetries bounds the read-apply-write loop under contention.
-const maxStaleRetries = 8
-
-var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
-
-// derivedID makes a short id that is a pure function of key, so that redelivering the
-// message that creates something creates the same thing.
-func derivedID(prefix, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return prefix + idEncoding.EncodeToString(sum[:])[:12]
+// App is Vigil's application layer, one type per concern.
+type App struct {
+	Intake     *Intake
+	Escalation *Escalation
+	Delivery   *Delivery
+	Comms      *Comms
+	Responders *Responders
+	Cases      *Cases
+	Poison     *Poison
+	// Links makes the URLs people are sent.
+	Links Links
 }
 
-func randomID(prefix string) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return prefix + idEncoding.EncodeToString(b[:])[:12]
-}
-
-func hashKey(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+// New builds the application.
+func New(cfg Config) *App {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return strings.ToLower(idEncoding.EncodeToString(h.Sum(nil)))[:32]
+	c := &core{
+		store: cfg.Store, queue: cfg.Queue, cat: cfg.Catalog, log: log,
+		links:      Links{Base: cfg.PublicURL, Signer: cfg.Signer},
+		publishers: cfg.Publishers,
+	}
+	return &App{
+		Intake:     &Intake{c},
+		Escalation: &Escalation{c},
+		Delivery:   &Delivery{core: c, notifier: cfg.Notifier, throttle: cfg.Throttle, retryAfter: cfg.RetryAfter},
+		Comms:      &Comms{core: c, retryAfter: cfg.RetryAfter},
+		Responders: &Responders{c},
+		Cases:      &Cases{c},
+		Poison:     &Poison{c},
+		Links:      c.links,
+	}
 }

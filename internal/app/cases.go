@@ -8,8 +8,13 @@ import (
 
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/triage"
 )
+
+// Cases is first-line support's work on customer cases, and what customers
+// see and say through their private link.
+type Cases struct{ *core }
 
 // CaseAction is one first-line triage action on a case.
 type CaseAction struct {
@@ -29,19 +34,19 @@ type CaseAction struct {
 // CaseActionKinds lists the triage actions.
 var CaseActionKinds = []string{"assign", "ask", "resolve", "escalate"}
 
-// ActOnCase applies a triage action. Escalating opens an incident (or links an
+// Act applies a triage action. Escalating opens an incident (or links an
 // open one) carrying what support gathered, pages through its escalation policy,
 // and links the case, whose customer sees only that engineers are on it.
-func (s *Service) ActOnCase(ctx context.Context, id string, a CaseAction, who Responder, now time.Time) (*incident.Case, error) {
-	if err := s.checkCaseAction(a); err != nil {
+func (s *Cases) Act(ctx context.Context, id string, a CaseAction, who Responder, now time.Time) (*incident.Case, error) {
+	if err := s.checkAction(a); err != nil {
 		return nil, err
 	}
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.store.GetCase(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if a.Kind == "escalate" {
-		incID, err := s.escalateCase(ctx, c, a, who, now)
+		incID, err := s.escalate(ctx, c, a, who, now)
 		if err != nil {
 			return nil, err
 		}
@@ -52,37 +57,31 @@ func (s *Service) ActOnCase(ctx context.Context, id string, a CaseAction, who Re
 		// A case joining an incident that already spoke to customers shows
 		// what was said.
 		var said []incident.StatusUpdate
-		if inc, err := s.Store.GetIncident(ctx, incID); err == nil {
+		if inc, err := s.store.GetIncident(ctx, incID); err == nil {
 			said = inc.Comms.Updates
 		}
-		return c, s.mutateCase(ctx, c, func(c *incident.Case) bool {
+		return s.updateCase(ctx, id, func(c *incident.Case) (bool, error) {
 			changed := c.Escalate(incID, who.Actor, why, now)
 			for _, u := range said {
 				changed = c.AddIncidentUpdate(u, now) || changed
 			}
-			return changed
+			return changed, nil
 		})
 	}
-	var failed error
-	err = s.mutateCase(ctx, c, func(c *incident.Case) bool {
+	return s.updateCase(ctx, id, func(c *incident.Case) (bool, error) {
 		switch a.Kind {
 		case "assign":
-			return c.Assign(a.Person, who.Actor, now)
+			return c.Assign(a.Person, who.Actor, now), nil
 		case "ask":
-			failed = c.Ask(strings.TrimSpace(a.Question), who.Actor, now)
-			return failed == nil
+			return true, c.Ask(strings.TrimSpace(a.Question), who.Actor, now)
 		case "resolve":
-			return c.Resolve(strings.TrimSpace(a.Answer), who.Actor, now)
+			return c.Resolve(strings.TrimSpace(a.Answer), who.Actor, now), nil
 		}
-		return false
+		return false, nil
 	})
-	if failed != nil {
-		return nil, failed
-	}
-	return c, err
 }
 
-func (s *Service) checkCaseAction(a CaseAction) error {
+func (s *Cases) checkAction(a CaseAction) error {
 	if !slices.Contains(CaseActionKinds, a.Kind) {
 		return fault.New(fault.NotFound, "no case action %q (actions: %s)", a.Kind, strings.Join(CaseActionKinds, ", "))
 	}
@@ -93,7 +92,7 @@ func (s *Service) checkCaseAction(a CaseAction) error {
 	}
 	switch a.Kind {
 	case "assign":
-		if _, ok := s.Catalog.Person(a.Person); !ok {
+		if _, ok := s.cat.Person(a.Person); !ok {
 			return fault.InvalidField("person", "person %q is not in vigil.yaml", a.Person)
 		}
 	case "ask":
@@ -114,59 +113,50 @@ func (s *Service) checkCaseAction(a CaseAction) error {
 	return nil
 }
 
-// escalateCase links the case to an existing open incident, or opens a new one
+// escalate links the case to an existing open incident, or opens a new one
 // whose id derives from the case (so a retried escalation opens it once).
-func (s *Service) escalateCase(ctx context.Context, c *incident.Case, a CaseAction, who Responder, now time.Time) (string, error) {
+func (s *Cases) escalate(ctx context.Context, c *incident.Case, a CaseAction, who Responder, now time.Time) (string, error) {
 	if c.State == incident.CaseResolved {
 		return "", fault.New(fault.Conflict, "case %s is resolved", c.ID)
 	}
 	if a.IncidentID != "" {
-		_, err := s.mutateIncident(ctx, a.IncidentID, now, func(inc *incident.Incident) ([]incident.Page, error) {
+		_, err := s.commit(ctx, a.IncidentID, now, func(inc *incident.Incident) (delta, error) {
 			if !inc.State.Open() {
-				return nil, fault.InvalidField("incidentId", "incident %s is %s; escalate into an open one or open a new one", inc.ID, inc.State)
+				return delta{}, fault.InvalidField("incidentId", "incident %s is %s; escalate into an open one or open a new one", inc.ID, inc.State)
 			}
-			if inc.LinkCase(c.ID, who.Actor, now) {
+			linked := inc.LinkCase(c.ID, who.Actor, now)
+			if linked {
 				inc.Note("From case "+c.ID+": "+c.Gathered(), who.Actor, now)
 			}
-			return nil, nil
+			return delta{changed: linked}, nil
 		})
 		if fault.Is(err, fault.NotFound) {
 			return "", fault.InvalidField("incidentId", "no incident %s", a.IncidentID)
 		}
 		return a.IncidentID, err
 	}
-	t := triage.Case(s.Catalog, incident.CaseReport{Tenant: c.Tenant, Component: c.Component, Impact: c.Impact})
+	t := triage.Case(s.cat, incident.CaseReport{Tenant: c.Tenant, Component: c.Component, Impact: c.Impact})
 	if a.Severity != "" {
 		sev, _ := incident.ParseSeverity(a.Severity)
 		t.Severity, t.Reasons = sev, []string{"set by " + string(who.Actor) + " when escalating case " + c.ID}
 	}
 	if c.IncidentID != "" {
-		if cur, err := s.Store.GetIncident(ctx, c.IncidentID); err == nil && cur.State.Open() {
+		if cur, err := s.store.GetIncident(ctx, c.IncidentID); err == nil && cur.State.Open() {
 			return cur.ID, nil // already escalated into an open incident
 		}
 	}
-	incID := derivedID("INC-", c.EscalationKey())
+	incID := keys.ID("INC-", c.EscalationKey())
 	inc := incident.NewFromCase(incID, c, t, now)
 	if a.Title != "" {
 		inc.Title = a.Title
 	}
 	inc.Description = c.Gathered()
-	if _, _, err := s.planOpening(ctx, inc, now); err != nil {
-		return "", err
-	}
-	err := s.Store.CreateIncident(ctx, inc)
-	switch {
-	case err == nil:
-		err = s.notifyOpened(ctx, inc, now)
-	case fault.Is(err, fault.Exists):
-		err = s.notifyOpenedAgain(ctx, incID, now)
-	}
-	return incID, err
+	return incID, s.open(ctx, inc, now)
 }
 
-// ReplyToCase records the reporter's reply, authorised by the case's private link.
-func (s *Service) ReplyToCase(ctx context.Context, id, token, text string, now time.Time) (incident.CustomerView, error) {
-	if token == "" || !s.Links.CheckCaseToken(id, token) {
+// Reply records the reporter's reply, authorised by the case's private link.
+func (s *Cases) Reply(ctx context.Context, id, token, text string, now time.Time) (incident.CustomerView, error) {
+	if token == "" || !s.links.Signer.CheckCaseToken(id, token) {
 		return incident.CustomerView{}, fault.New(fault.NotFound, "no case %q for this link", id)
 	}
 	text = strings.TrimSpace(text)
@@ -176,17 +166,31 @@ func (s *Service) ReplyToCase(ctx context.Context, id, token, text string, now t
 	case len(text) > maxText:
 		return incident.CustomerView{}, fault.InvalidField("text", "is longer than %d characters", maxText)
 	}
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.updateCase(ctx, id, func(c *incident.Case) (bool, error) {
+		return true, c.Reply(text, now)
+	})
 	if err != nil {
 		return incident.CustomerView{}, err
 	}
-	var failed error
-	err = s.mutateCase(ctx, c, func(c *incident.Case) bool {
-		failed = c.Reply(text, now)
-		return failed == nil
-	})
-	if failed != nil {
-		return incident.CustomerView{}, failed
+	return c.ForCustomer(), nil
+}
+
+// Get returns one case with its internal timeline, for a responder.
+func (s *Cases) Get(ctx context.Context, id string) (*incident.Case, error) {
+	return s.store.GetCase(ctx, id)
+}
+
+// ForCustomer returns the customer's view of their case if token opens it. A wrong
+// token and a missing case look the same (not found), so ids cannot be probed; the
+// token is checked before the store is touched.
+func (s *Cases) ForCustomer(ctx context.Context, id, token string) (incident.CustomerView, error) {
+	if token == "" || !s.links.Signer.CheckCaseToken(id, token) {
+		return incident.CustomerView{}, fault.New(fault.NotFound, "no case %q for this link", id)
+	}
+	c, err := s.store.GetCase(ctx, id)
+	if fault.Is(err, fault.NotFound) {
+		// The report was accepted (202) but triage has not stored it yet.
+		return incident.CustomerView{ID: id, Status: "received"}, nil
 	}
 	if err != nil {
 		return incident.CustomerView{}, err

@@ -2,17 +2,20 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/url"
+	"strings"
 	"time"
 
-	"vigil/internal/bus"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/paging"
 	"vigil/internal/triage"
 )
+
+// Intake takes what customers and monitors report: it queues each accepted
+// request durably, then turns it into a case or an incident.
+type Intake struct{ *core }
 
 // IntakeMessage is the body of a message on the intake queue.
 // Its top-level JSON names must not collide with Service Bus metadata names
@@ -20,7 +23,11 @@ import (
 type IntakeMessage struct {
 	// Key is the message's identity, equal to its MessageId; it is repeated in the
 	// body so that processing does not depend on host metadata.
-	Key        string               `json:"key"`
+	Key string `json:"key"`
+	// Content identifies what an alert says (not when it was received): a
+	// delivery saying what the incident last heard from that alert is a
+	// sender's retry.
+	Content    string               `json:"content,omitempty"`
 	Kind       string               `json:"kind"`
 	Alert      *incident.Alert      `json:"alert,omitempty"`
 	Case       *incident.CaseReport `json:"case,omitempty"`
@@ -43,12 +50,12 @@ type CaseReceipt struct {
 
 // SubmitCase validates a customer's report against the catalog and queues it.
 // idempotencyKey, when the portal sends one, makes a retried submission the same case.
-func (s *Service) SubmitCase(ctx context.Context, r incident.CaseReport, idempotencyKey string, now time.Time) (CaseReceipt, error) {
-	if _, ok := s.Catalog.Tenant(r.Tenant); !ok {
+func (s *Intake) SubmitCase(ctx context.Context, r incident.CaseReport, idempotencyKey string, now time.Time) (CaseReceipt, error) {
+	if _, ok := s.cat.Tenant(r.Tenant); !ok {
 		return CaseReceipt{}, fault.InvalidField("tenant", "unknown tenant %q", r.Tenant)
 	}
 	if r.Component != "" {
-		if _, ok := s.Catalog.Component(r.Component); !ok {
+		if _, ok := s.cat.Component(r.Component); !ok {
 			return CaseReceipt{}, fault.InvalidField("component", "unknown component %q", r.Component)
 		}
 	}
@@ -56,21 +63,21 @@ func (s *Service) SubmitCase(ctx context.Context, r incident.CaseReport, idempot
 		return CaseReceipt{}, fault.InvalidField("Idempotency-Key", "is longer than 200 characters")
 	}
 	if idempotencyKey != "" {
-		r.CaseID = derivedID("CS-", "case\x00"+r.Tenant+"\x00"+idempotencyKey)
+		r.CaseID = keys.ID("CS-", "case", r.Tenant, idempotencyKey)
 	} else {
-		r.CaseID = randomID("CS-")
+		r.CaseID = keys.Random("CS-")
 	}
 	r.ReceivedAt = now
 	key := "case:" + r.CaseID
-	if err := s.enqueueIntake(ctx, IntakeMessage{Key: key, Kind: kindCase, Case: &r, ReceivedAt: now}); err != nil {
+	m, err := message(key, kindCase, IntakeMessage{Key: key, Kind: kindCase, Case: &r, ReceivedAt: now})
+	if err != nil {
 		return CaseReceipt{}, err
 	}
-	token := s.Links.CaseToken(r.CaseID)
-	return CaseReceipt{
-		CaseID:    r.CaseID,
-		StatusURL: s.PublicURL + "/api/cases/" + url.PathEscape(r.CaseID) + "?token=" + url.QueryEscape(token),
-		Token:     token,
-	}, nil
+	if err := s.send(ctx, QueueIntake, m); err != nil {
+		return CaseReceipt{}, err
+	}
+	link, token := s.links.CustomerCase(r.CaseID)
+	return CaseReceipt{CaseID: r.CaseID, StatusURL: link, Token: token}, nil
 }
 
 // AlertReceipt acknowledges an accepted alert.
@@ -83,327 +90,178 @@ type AlertReceipt struct {
 // vendor, so a component or tenant they name must exist: a typo fails loudly. Azure
 // Monitor alerts are never refused for what they name: unknown targets are noted on
 // the incident instead, because dropping a real production alert is worse.
-func (s *Service) SubmitAlert(ctx context.Context, a incident.Alert, now time.Time) (AlertReceipt, error) {
+//
+// Each accepted request is its own message: the queue's duplicate detection
+// keys on the message id, and a request repeated after a resolve (a flapping
+// alert) must not be dropped as a duplicate of the one before. A sender's
+// retry is recognised when it is processed instead: it says what the incident
+// last heard from that alert.
+func (s *Intake) SubmitAlert(ctx context.Context, a incident.Alert, now time.Time) (AlertReceipt, error) {
 	if a.Source != "azure-monitor" {
 		if a.Component != "" {
-			if _, ok := s.Catalog.Component(a.Component); !ok {
+			if _, ok := s.cat.Component(a.Component); !ok {
 				return AlertReceipt{}, fault.InvalidField("component", "unknown component %q", a.Component)
 			}
 		}
 		for i, t := range a.Tenants {
-			if _, ok := s.Catalog.Tenant(t); !ok {
+			if _, ok := s.cat.Tenant(t); !ok {
 				return AlertReceipt{}, fault.InvalidField(fmt.Sprintf("tenants[%d]", i), "unknown tenant %q", t)
 			}
 		}
 	}
-	key := "alert:" + alertIdentity(a)
-	if err := s.enqueueIntake(ctx, IntakeMessage{Key: key, Kind: kindAlert, Alert: &a, ReceivedAt: now}); err != nil {
+	content := alertContent(a)
+	key := "alert:" + content + ":" + keys.Random("")
+	m, err := message(key, kindAlert, IntakeMessage{Key: key, Content: content, Kind: kindAlert, Alert: &a, ReceivedAt: now})
+	if err != nil {
+		return AlertReceipt{}, err
+	}
+	if err := s.send(ctx, QueueIntake, m); err != nil {
 		return AlertReceipt{}, err
 	}
 	return AlertReceipt{MessageID: key, DedupKey: a.DedupKey}, nil
 }
 
-// alertIdentity is what makes two deliveries of an alert "the same" for duplicate
-// detection: a sender's retry matches, a later re-fire (new fired time or event id) does not.
-func alertIdentity(a incident.Alert) string {
-	return hashKey(a.Source, a.ID, a.DedupKey, string(a.Status),
+// alertContent is what makes two deliveries of an alert say the same thing: a
+// sender's retry matches, a later re-fire with a new fired time or event id
+// does not.
+func alertContent(a incident.Alert) string {
+	return keys.Hash(a.Source, a.ID, a.DedupKey, string(a.Status),
 		a.FiredAt.UTC().Format(time.RFC3339Nano), a.ResolvedAt.UTC().Format(time.RFC3339Nano), a.Summary, a.Details)
 }
 
-func (s *Service) enqueueIntake(ctx context.Context, m IntakeMessage) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fault.Wrap(fault.Internal, err, "encoding intake message")
-	}
-	if err := s.Queue.Send(ctx, QueueIntake, bus.Message{ID: m.Key, Body: body, ContentType: "application/json", Subject: m.Kind}); err != nil {
-		return fault.Wrap(fault.Transient, err, "queueing %s", m.Kind)
-	}
-	return nil
-}
-
-// ProcessIntake turns one intake message into a stored case or incident. It is
+// Process turns one intake message into a stored case or incident. It is
 // idempotent: the same message processed twice leaves the same state and one
 // timeline entry, whatever step the first attempt died at.
-func (s *Service) ProcessIntake(ctx context.Context, body []byte, now time.Time) error {
+func (s *Intake) Process(ctx context.Context, body []byte, now time.Time) error {
 	var m IntakeMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return fault.Wrap(fault.Permanent, err, "intake message is not valid JSON")
+	if err := decode(body, "intake", &m); err != nil {
+		return err
 	}
 	switch {
 	case m.Key == "":
 		return fault.New(fault.Permanent, "intake message has no key")
 	case m.Kind == kindAlert && m.Alert != nil:
-		return s.processAlert(ctx, m.Key, *m.Alert, now)
+		return s.processAlert(ctx, m, now)
 	case m.Kind == kindCase && m.Case != nil:
 		return s.processCase(ctx, *m.Case, now)
 	}
 	return fault.New(fault.Permanent, "intake message kind %q without its payload", m.Kind)
 }
 
-func (s *Service) processAlert(ctx context.Context, key string, a incident.Alert, now time.Time) error {
+func (s *Intake) processAlert(ctx context.Context, m IntakeMessage, now time.Time) error {
+	a := *m.Alert
 	if a.DedupKey == "" {
 		return fault.New(fault.Permanent, "alert has no dedup key")
 	}
-	t := triage.Alert(s.Catalog, a)
-	for range maxStaleRetries {
-		open, err := s.Store.FindOpenIncident(ctx, a.DedupKey)
+	content := m.Content
+	if content == "" {
+		content = m.Key
+	}
+	t := triage.Alert(s.cat, a)
+	// The id an incident opened by this message gets: a pure function of the
+	// message, so a redelivery finds what an earlier attempt opened.
+	openedID := keys.ID("INC-", m.Key)
+	return retry(ctx, "incident for dedup key "+a.DedupKey, func() error {
+		open, err := s.store.FindOpenIncident(ctx, a.DedupKey)
 		switch {
 		case fault.Is(err, fault.NotFound):
 			if a.Status != incident.AlertFiring {
-				s.Log.InfoContext(ctx, "resolved alert matches no open incident", "dedupKey", a.DedupKey, "source", a.Source)
+				s.log.InfoContext(ctx, "resolved alert matches no open incident", "dedupKey", a.DedupKey, "source", a.Source)
 				return nil
 			}
-			inc, err := incident.NewFromAlert(derivedID("INC-", key), a, t, key, now)
+			inc, err := incident.NewFromAlert(openedID, a, t, m.Key, now)
 			if err != nil {
 				return fault.Wrap(fault.Permanent, err, "opening incident")
 			}
-			if _, _, err := s.planOpening(ctx, inc, now); err != nil {
-				return err
+			inc.Heard(a, content)
+			err = s.open(ctx, inc, now)
+			if fault.Is(err, fault.Conflict) {
+				// Another message opened one for this key first: fold into it.
+				return fault.Wrap(fault.Stale, err, "dedup key %s", a.DedupKey)
 			}
-			err = s.Store.CreateIncident(ctx, inc)
-			switch {
-			case err == nil:
-				s.Log.InfoContext(ctx, "incident opened", "incident", inc.ID, "severity", inc.Severity.String(), "dedupKey", a.DedupKey)
-				return s.notifyOpened(ctx, inc, now)
-			case fault.Is(err, fault.Exists):
-				// Our own earlier attempt created it and may have died before
-				// paging: finish from what it stored.
-				return s.notifyOpenedAgain(ctx, inc.ID, now)
-			case fault.Is(err, fault.Conflict):
-				continue // another message opened one for this key first: fold into it
-			default:
-				return err
-			}
+			return err
 		case err != nil:
 			return err
-		default:
-			changed, err := open.ApplyAlert(a, t, key, now)
-			if err != nil {
-				return err
-			}
-			if !changed {
-				if open.ID == derivedID("INC-", key) {
-					// Redelivery of the message that opened this incident: make sure
-					// its notifications went out (they are idempotent).
-					return s.notifyOpened(ctx, open, now)
-				}
-				return nil
-			}
-			err = s.Store.UpdateIncident(ctx, open)
-			if fault.Is(err, fault.Stale) {
-				continue
-			}
-			return err
 		}
-	}
-	return fault.New(fault.Stale, "incident for dedup key %q kept changing; will retry", a.DedupKey)
+		if open.ID == openedID {
+			// Redelivery of the message that opened it: make sure what its
+			// opening owes went out (every effect is keyed).
+			return s.settleOpening(ctx, open, now)
+		}
+		_, err = s.commitRead(ctx, open.ID, open, now, func(inc *incident.Incident) (delta, error) {
+			if inc.DedupKey != a.DedupKey || !inc.State.Open() {
+				// Resolved or re-keyed since it was found: find again.
+				return delta{}, fault.New(fault.Stale, "incident %s no longer holds %s", inc.ID, a.DedupKey)
+			}
+			ok, err := inc.ApplyAlert(a, t, m.Key, content, now)
+			if !ok && err == nil {
+				s.log.InfoContext(ctx, "alert repeats what its incident last heard (a sender's retry, or a redelivery): nothing to do",
+					"incident", inc.ID, "dedupKey", a.DedupKey)
+			}
+			return delta{changed: ok}, err
+		})
+		return err
+	})
 }
 
-func (s *Service) processCase(ctx context.Context, r incident.CaseReport, now time.Time) error {
+func (s *Intake) processCase(ctx context.Context, r incident.CaseReport, now time.Time) error {
 	if r.CaseID == "" || r.Tenant == "" {
 		return fault.New(fault.Permanent, "case report without id or tenant")
 	}
-	t := triage.Case(s.Catalog, r)
-	c, err := s.Store.GetCase(ctx, r.CaseID)
+	t := triage.Case(s.cat, r)
+	c, err := s.store.GetCase(ctx, r.CaseID)
 	if fault.Is(err, fault.NotFound) {
 		c = incident.NewCase(r, t, now)
-		err = s.Store.CreateCase(ctx, c)
+		err = s.store.CreateCase(ctx, c)
 		if fault.Is(err, fault.Exists) {
-			c, err = s.Store.GetCase(ctx, r.CaseID)
+			c, err = s.store.GetCase(ctx, r.CaseID)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.notifyCase(ctx, c, now); err != nil {
+	if err := s.tellSupport(ctx, c, now); err != nil {
 		return err
 	}
 	// Severe enough to skip the queue: open an incident and link the case to it.
-	incID := derivedID("INC-", "case:"+c.ID)
-	if !triage.OpensIncident(s.Catalog, c.Severity) || (c.IncidentID != "" && c.IncidentID != incID) {
+	incID := keys.ID("INC-", "case:"+c.ID)
+	if !triage.OpensIncident(s.cat, c.Severity) || (c.IncidentID != "" && c.IncidentID != incID) {
 		return nil
 	}
-	inc := incident.NewFromCase(incID, c, t, now)
-	if _, _, err := s.planOpening(ctx, inc, now); err != nil {
+	if err := s.open(ctx, incident.NewFromCase(incID, c, t, now), now); err != nil {
 		return err
 	}
-	err = s.Store.CreateIncident(ctx, inc)
-	switch {
-	case err == nil:
-		err = s.notifyOpened(ctx, inc, now)
-	case fault.Is(err, fault.Exists):
-		err = s.notifyOpenedAgain(ctx, incID, now)
-	}
-	if err != nil {
-		return err
-	}
-	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, joinReasons(c.SeverityReasons))
-	return s.mutateCase(ctx, c, func(c *incident.Case) bool { return c.Escalate(incID, incident.System, why, now) })
-}
-
-// notifyOpened queues what an incident's opening sends: the pages of its first
-// escalation step and its first timer or, where no escalation policy serves it,
-// a notification to the contacts of the components it affects.
-func (s *Service) notifyOpened(ctx context.Context, inc *incident.Incident, now time.Time) error {
-	if inc.Escalation != nil {
-		return s.finish(ctx, inc, recentPages(inc, now, func(p incident.Page) bool { return p.Cycle == 1 && p.Position >= 1 }), now)
-	}
-	return s.send(ctx, paging.ForNewIncident(s.Catalog, inc, s.PublicURL+"/api/incidents/"+url.PathEscape(inc.ID), now))
-}
-
-// notifyOpenedAgain finishes the opening of a stored incident after a redelivery.
-func (s *Service) notifyOpenedAgain(ctx context.Context, id string, now time.Time) error {
-	inc, err := s.Store.GetIncident(ctx, id)
-	if err != nil {
-		return err
-	}
-	return s.notifyOpened(ctx, inc, now)
-}
-
-// notifyCase tells first-line support about a new case: the support rotation's
-// on-call person when the first-line team has an escalation policy (a low-urgency
-// case outside business hours is held until they begin), else the team's contacts.
-func (s *Service) notifyCase(ctx context.Context, c *incident.Case, now time.Time) error {
-	link := s.PublicURL + "/api/cases/" + url.PathEscape(c.ID)
-	pol, ok := s.Catalog.TriagePolicy()
-	if !ok {
-		return s.send(ctx, paging.ForNewCase(s.Catalog, c, link, now))
-	}
-	at := now
-	if s.Catalog.Expectations(c.Severity).Urgency == incident.UrgencyLow {
-		if bh, ok := s.Catalog.BusinessHoursFor(pol); ok {
-			at = bh.NextOpen(now).UTC()
-		}
-	}
-	sched, err := s.schedule(ctx, pol, at)
-	if err != nil {
-		return err
-	}
-	f := sched.Fire(pol, 1, 1, at)
-	var ns []incident.Notification
-	for _, p := range f.Pages {
-		ns = append(ns, paging.ForCasePage(s.Catalog, c, p.Person, link, now)...)
-	}
-	if len(ns) == 0 {
-		return s.send(ctx, paging.ForNewCase(s.Catalog, c, link, now))
-	}
-	if !at.After(now) {
-		return s.send(ctx, ns)
-	}
-	for _, n := range ns {
-		if err := s.scheduleNotification(ctx, n, at); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// scheduleNotification queues one notification for delivery at a later time.
-func (s *Service) scheduleNotification(ctx context.Context, n incident.Notification, at time.Time) error {
-	body, err := json.Marshal(n)
-	if err != nil {
-		return fault.Wrap(fault.Internal, err, "encoding notification")
-	}
-	if _, err := s.Queue.Schedule(ctx, QueueNotify, at, bus.Message{ID: n.Key, Body: body, ContentType: "application/json", Subject: n.Event}); err != nil {
-		return fault.Wrap(fault.Transient, err, "scheduling notification")
-	}
-	return nil
-}
-
-// send queues notifications, each keyed so that a resend is dropped as a duplicate.
-func (s *Service) send(ctx context.Context, ns []incident.Notification) error {
-	if len(ns) == 0 {
-		return nil
-	}
-	msgs := make([]bus.Message, 0, len(ns))
-	for _, n := range ns {
-		body, err := json.Marshal(n)
-		if err != nil {
-			return fault.Wrap(fault.Internal, err, "encoding notification")
-		}
-		msgs = append(msgs, bus.Message{ID: n.Key, Body: body, ContentType: "application/json", Subject: n.Event})
-	}
-	if err := s.Queue.Send(ctx, QueueNotify, msgs...); err != nil {
-		return fault.Wrap(fault.Transient, err, "queueing notifications")
-	}
-	return nil
-}
-
-// maxDeferrals bounds how often one notification is held back by throttling or a
-// channel's Retry-After: past it, it is sent regardless (a page must get out).
-const maxDeferrals = 10
-
-// DeliverNotification hands one queued notification to its channel. A contact over
-// its throttle, or a channel answering "retry after", defers the notification by a
-// scheduled message instead of failing it: failing would burn the message's
-// delivery count in seconds and dead-letter a page that only needed to wait.
-func (s *Service) DeliverNotification(ctx context.Context, body []byte, now time.Time) error {
-	var n incident.Notification
-	if err := json.Unmarshal(body, &n); err != nil {
-		return fault.Wrap(fault.Permanent, err, "notification is not valid JSON")
-	}
-	if n.Key == "" || n.Address == "" {
-		return fault.New(fault.Permanent, "notification without key or address")
-	}
-	if s.Notifier == nil {
-		return fault.New(fault.Permanent, "no notification channel is configured")
-	}
-	if s.Throttle != nil && n.Deferrals < maxDeferrals {
-		if ok, wait := s.Throttle.Allow(n.Channel+":"+n.Address, now); !ok {
-			return s.deferNotification(ctx, n, now.Add(wait), "throttled")
-		}
-	}
-	err := s.Notifier.Deliver(ctx, n)
-	if err != nil && s.RetryAfter != nil && n.Deferrals < maxDeferrals {
-		if wait, ok := s.RetryAfter(err); ok && wait > 0 {
-			return s.deferNotification(ctx, n, now.Add(wait), "channel asked to retry later")
-		}
-	}
+	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, strings.Join(c.SeverityReasons, "; "))
+	_, err = s.updateCase(ctx, c.ID, func(c *incident.Case) (bool, error) {
+		return c.Escalate(incID, incident.System, why, now), nil
+	})
 	return err
 }
 
-// deferNotification schedules the notification again. The deferral count is part of the
-// message id, so a redelivery of this attempt defers it once, not twice.
-func (s *Service) deferNotification(ctx context.Context, n incident.Notification, at time.Time, why string) error {
-	n.Deferrals++
-	body, err := json.Marshal(n)
+// tellSupport tells first-line support about a new case: the support
+// rotation's on-call person when the first-line team has an escalation policy
+// (a low-urgency case outside business hours is held until they begin), else
+// the team's contacts.
+func (c *core) tellSupport(ctx context.Context, cs *incident.Case, now time.Time) error {
+	link := c.links.Case(cs.ID)
+	pol, ok := c.cat.TriagePolicy()
+	if !ok {
+		return c.notify(ctx, paging.ForNewCase(c.cat, cs, link, now))
+	}
+	at, _ := c.pagingStart(cs.Severity, pol, now)
+	sched, err := c.oncall(ctx, pol, at)
 	if err != nil {
-		return fault.Wrap(fault.Internal, err, "encoding notification")
+		return err
 	}
-	id := fmt.Sprintf("%s:d%d", n.Key, n.Deferrals)
-	if _, err := s.Queue.Schedule(ctx, QueueNotify, at, bus.Message{ID: id, Body: body, ContentType: "application/json", Subject: n.Event}); err != nil {
-		return fault.Wrap(fault.Transient, err, "deferring notification")
+	var ns []incident.Notification
+	for _, p := range sched.Fire(pol, 1, 1, at).Pages {
+		ns = append(ns, paging.ForCasePage(c.cat, cs, p.Person, link, now)...)
 	}
-	s.Log.InfoContext(ctx, "notification deferred", "key", n.Key, "channel", n.Channel, "until", at, "why", why)
-	return nil
-}
-
-// mutateCase applies change and writes c, re-reading it and re-applying on a lost race.
-func (s *Service) mutateCase(ctx context.Context, c *incident.Case, change func(*incident.Case) bool) error {
-	for range maxStaleRetries {
-		if !change(c) {
-			return nil
-		}
-		err := s.Store.UpdateCase(ctx, c)
-		if !fault.Is(err, fault.Stale) {
-			return err
-		}
-		fresh, err := s.Store.GetCase(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		*c = *fresh // the caller's case is the one written
+	switch {
+	case len(ns) == 0:
+		return c.notify(ctx, paging.ForNewCase(c.cat, cs, link, now))
+	case at.After(now):
+		return c.notifyAt(ctx, ns, at)
 	}
-	return fault.New(fault.Stale, "case %s kept changing; will retry", c.ID)
-}
-
-func joinReasons(rs []string) string {
-	out := ""
-	for i, r := range rs {
-		if i > 0 {
-			out += "; "
-		}
-		out += r
-	}
-	return out
+	return c.notify(ctx, ns)
 }

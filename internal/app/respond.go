@@ -9,8 +9,13 @@ import (
 	"vigil/internal/catalog"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/oncall"
 )
+
+// Responders are the people who act on incidents: their actions, the signed
+// acknowledge link of a page, on-call overrides, and what they read.
+type Responders struct{ *core }
 
 // Responder is a signed-in person acting on incidents and cases.
 type Responder struct {
@@ -18,14 +23,14 @@ type Responder struct {
 	Person *catalog.Person // nil when the catalog lists no people
 }
 
-// ResponderFor maps a signed-in principal to a responder. When vigil.yaml lists
+// For maps a signed-in principal to a responder. When vigil.yaml lists
 // people, only they may act (403 otherwise): signing in to the tenant is not
 // enough to page, acknowledge or publish.
-func (s *Service) ResponderFor(principal string) (Responder, error) {
-	if len(s.Catalog.People) == 0 {
+func (s *Responders) For(principal string) (Responder, error) {
+	if len(s.cat.People) == 0 {
 		return Responder{Actor: incident.Actor("user:" + principal)}, nil
 	}
-	p, ok := s.Catalog.PersonByPrincipal(principal)
+	p, ok := s.cat.PersonByPrincipal(principal)
 	if !ok {
 		return Responder{}, fault.New(fault.Forbidden, "%s is not a responder: add them to people in vigil.yaml (principal or email)", principal)
 	}
@@ -53,14 +58,14 @@ const maxText = 4000
 
 // Act applies a responder action to an incident, records it on the timeline with
 // who and when, and pages whoever the action asks for.
-func (s *Service) Act(ctx context.Context, id string, a Action, who Responder, now time.Time) (*incident.Incident, error) {
+func (s *Responders) Act(ctx context.Context, id string, a Action, who Responder, now time.Time) (*incident.Incident, error) {
 	if err := s.checkAction(a); err != nil {
 		return nil, err
 	}
-	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+	return s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
 		if a.Kind == "role" {
 			if err := canAssignRole(inc, a.Role, who); err != nil {
-				return nil, err
+				return delta{}, err
 			}
 		}
 		return s.apply(ctx, inc, a, who.Actor, now)
@@ -88,7 +93,7 @@ func canAssignRole(inc *incident.Incident, role string, who Responder) error {
 	return fault.New(fault.Forbidden, "the incident lead (%s) assigns roles on %s", lead, inc.ID)
 }
 
-func (s *Service) checkAction(a Action) error {
+func (s *Responders) checkAction(a Action) error {
 	if !slices.Contains(ActionKinds, a.Kind) {
 		return fault.New(fault.NotFound, "no action %q (actions: %s)", a.Kind, strings.Join(ActionKinds, ", "))
 	}
@@ -102,7 +107,7 @@ func (s *Service) checkAction(a Action) error {
 		return fault.InvalidField("person", "is required: the id of a person in vigil.yaml")
 	}
 	if a.Person != "" {
-		if _, ok := s.Catalog.Person(a.Person); !ok {
+		if _, ok := s.cat.Person(a.Person); !ok {
 			return fault.InvalidField("person", "person %q is not in vigil.yaml", a.Person)
 		}
 	}
@@ -130,111 +135,68 @@ func (s *Service) checkAction(a Action) error {
 	return nil
 }
 
-func (s *Service) apply(ctx context.Context, inc *incident.Incident, a Action, who incident.Actor, now time.Time) ([]incident.Page, error) {
+func (s *Responders) apply(ctx context.Context, inc *incident.Incident, a Action, who incident.Actor, now time.Time) (delta, error) {
+	did := func(ok bool, err error) (delta, error) { return delta{changed: ok}, err }
+	page := func(err error) (delta, error) {
+		if err != nil {
+			return delta{}, err
+		}
+		pages, err := s.fireNow(ctx, inc, now)
+		return changed(pages...), err
+	}
 	switch a.Kind {
 	case "acknowledge":
-		return nil, inc.Acknowledge(who, "through the responder API", "", now)
+		return did(inc.Acknowledge(who, "through the responder API", "", now))
 	case "unacknowledge":
-		if err := inc.Unacknowledge(who, orDefault(a.Reason, "un-acknowledged"), now); err != nil {
-			return nil, err
-		}
-		return s.fireNow(ctx, inc, now)
+		return page(inc.Unacknowledge(who, orDefault(a.Reason, "un-acknowledged"), now))
 	case "escalate":
 		e := inc.Escalation
 		if e == nil || e.Done {
-			return nil, fault.New(fault.Conflict, "incident %s has no further escalation step", inc.ID)
+			return delta{}, fault.New(fault.Conflict, "incident %s has no further escalation step", inc.ID)
 		}
-		if err := inc.JumpTo(e.Next, who, now); err != nil {
-			return nil, err
-		}
-		return s.fireNow(ctx, inc, now)
+		return page(inc.JumpTo(e.Next, who, now))
 	case "jump":
 		if inc.Escalation == nil {
-			return nil, fault.New(fault.Conflict, "incident %s has no escalation policy", inc.ID)
+			return delta{}, fault.New(fault.Conflict, "incident %s has no escalation policy", inc.ID)
 		}
-		pol, ok := s.Catalog.Policy(inc.Escalation.Policy)
+		pol, ok := s.cat.Policy(inc.Escalation.Policy)
 		if !ok {
-			return nil, fault.New(fault.Conflict, "escalation policy %s is no longer in the catalog", inc.Escalation.Policy)
+			return delta{}, fault.New(fault.Conflict, "escalation policy %s is no longer in the catalog", inc.Escalation.Policy)
 		}
 		pos, ok := oncall.PositionOf(pol, max(a.Round, 1), a.Step)
 		if !ok {
-			return nil, fault.InvalidField("step", "policy %s has steps 1 to %d and rounds 1 to %d", pol.ID, len(pol.Steps), pol.Repeat+1)
+			return delta{}, fault.InvalidField("step", "policy %s has steps 1 to %d and rounds 1 to %d", pol.ID, len(pol.Steps), pol.Repeat+1)
 		}
-		if err := inc.JumpTo(pos, who, now); err != nil {
-			return nil, err
-		}
-		return s.fireNow(ctx, inc, now)
+		return page(inc.JumpTo(pos, who, now))
 	case "reassign":
-		p, err := inc.Reassign(a.Person, who, s.Catalog.Expectations(inc.Severity).AcknowledgeWithin, now)
-		return []incident.Page{p}, err
+		p, err := inc.Reassign(a.Person, who, s.cat.Expectations(inc.Severity).AcknowledgeWithin, now)
+		return changed(p), err
 	case "add-responder":
 		if p, added := inc.AddResponder(a.Person, who, now); added {
-			return []incident.Page{p}, nil
+			return changed(p), nil
 		}
 		// Already added: resend their page (dropped as a duplicate if it went out).
-		return recentPages(inc, now, func(p incident.Page) bool { return p.Person == a.Person && p.Position < 0 }), nil
+		return delta{pages: recentPages(inc, now, func(p incident.Page) bool { return p.Person == a.Person && p.Position < 0 })}, nil
 	case "mitigate":
-		return nil, inc.Move(incident.Mitigated, who, a.Reason, now)
+		return did(inc.Move(incident.Mitigated, who, a.Reason, now))
 	case "resolve":
-		return nil, inc.Move(incident.Resolved, who, a.Reason, now)
+		return did(inc.Move(incident.Resolved, who, a.Reason, now))
 	case "role":
-		return nil, inc.SetRole(a.Role, a.Person, who, now)
+		return did(inc.SetRole(a.Role, a.Person, who, now))
 	case "severity":
 		sev, _ := incident.ParseSeverity(a.Severity)
-		return nil, inc.ChangeSeverity(sev, who, a.Reason, now)
+		return did(inc.ChangeSeverity(sev, who, a.Reason, now))
 	case "note":
 		inc.Note(a.Text, who, now)
-		return nil, nil
+		return changed(), nil
 	}
-	return nil, fault.New(fault.NotFound, "no action %q", a.Kind)
-}
-
-// fireNow pages the incident's next position at once if it is due.
-func (s *Service) fireNow(ctx context.Context, inc *incident.Incident, now time.Time) ([]incident.Page, error) {
-	e := inc.Escalation
-	if e == nil || e.Done || inc.State != incident.Triggered || e.DueAt.After(now) {
-		return nil, nil
-	}
-	pol, ok := s.Catalog.Policy(e.Policy)
-	if !ok {
-		return nil, nil
-	}
-	return s.fire(ctx, inc, pol, now)
-}
-
-// mutateIncident reads, changes and writes an incident, re-reading and
-// re-applying on a lost race, then sends the pages the change asked for and
-// schedules the next escalation timer.
-func (s *Service) mutateIncident(ctx context.Context, id string, now time.Time, change func(*incident.Incident) ([]incident.Page, error)) (*incident.Incident, error) {
-	for range maxStaleRetries {
-		inc, err := s.Store.GetIncident(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		before := fingerprint(inc)
-		pages, err := change(inc)
-		if err != nil {
-			return nil, err
-		}
-		inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
-		if fingerprint(inc) != before {
-			err = s.Store.UpdateIncident(ctx, inc)
-		}
-		if fault.Is(err, fault.Stale) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return inc, s.finish(ctx, inc, pages, now)
-	}
-	return nil, fault.New(fault.Stale, "incident %s kept changing; try again", id)
+	return delta{}, fault.New(fault.NotFound, "no action %q", a.Kind)
 }
 
 // CheckAckLink reports whether a page's acknowledge link is genuine and unexpired:
 // 403 otherwise, saying which.
-func (s *Service) CheckAckLink(id, person string, expires int64, token string, now time.Time) error {
-	if token == "" || person == "" || !s.Links.CheckAckToken(id, person, expires, token) {
+func (s *Responders) CheckAckLink(id, person string, expires int64, token string, now time.Time) error {
+	if token == "" || person == "" || !s.links.Signer.CheckAckToken(id, person, expires, token) {
 		return fault.New(fault.Forbidden, "this acknowledge link is not valid")
 	}
 	if now.Unix() > expires {
@@ -248,18 +210,19 @@ func (s *Service) CheckAckLink(id, person string, expires int64, token string, n
 // the link names the incident, the person and an expiry, and works once, and only
 // on an incident that still waits for someone (triggered): it never moves a
 // mitigated incident back, nor takes over someone else's acknowledgement.
-func (s *Service) AcknowledgeByLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) (*incident.Incident, error) {
+func (s *Responders) AcknowledgeByLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) (*incident.Incident, error) {
 	if err := s.CheckAckLink(id, person, expires, token, now); err != nil {
 		return nil, err
 	}
-	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+	return s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
 		if inc.State != incident.Triggered {
 			if inc.State == incident.Acknowledged {
-				return nil, fault.New(fault.Conflict, "incident %s is already acknowledged (%s)", inc.ID, lastAcknowledger(inc))
+				return delta{}, fault.New(fault.Conflict, "incident %s is already acknowledged (%s)", inc.ID, lastAcknowledger(inc))
 			}
-			return nil, fault.New(fault.Conflict, "incident %s is already %s", inc.ID, inc.State)
+			return delta{}, fault.New(fault.Conflict, "incident %s is already %s", inc.ID, inc.State)
 		}
-		return nil, inc.Acknowledge(incident.Actor("user:"+person), "from the link in a page", "ack-link:"+token, now)
+		ok, err := inc.Acknowledge(incident.Actor("user:"+person), "from the link in a page", "ack-link:"+token, now)
+		return delta{changed: ok}, err
 	})
 }
 
@@ -275,15 +238,15 @@ func lastAcknowledger(inc *incident.Incident) string {
 }
 
 // CreateOverride puts someone on call for a rotation for a while.
-func (s *Service) CreateOverride(ctx context.Context, rotation string, o oncall.Override, who Responder, now time.Time) (oncall.Override, error) {
-	ov, err := oncall.NewOverride(s.Catalog, randomID("OV-"), rotation, o.Person, o.Start, o.End, o.Reason, who.Actor, now)
+func (s *Responders) CreateOverride(ctx context.Context, rotation string, o oncall.Override, who Responder, now time.Time) (oncall.Override, error) {
+	ov, err := oncall.NewOverride(s.cat, keys.Random("OV-"), rotation, o.Person, o.Start, o.End, o.Reason, who.Actor, now)
 	if err != nil {
 		return oncall.Override{}, err
 	}
-	if err := s.Store.CreateOverride(ctx, &ov); err != nil {
+	if err := s.store.CreateOverride(ctx, &ov); err != nil {
 		return oncall.Override{}, err
 	}
-	s.Log.InfoContext(ctx, "on-call override", "rotation", rotation, "person", ov.Person, "start", ov.Start, "end", ov.End, "by", string(who.Actor))
+	s.log.InfoContext(ctx, "on-call override", "rotation", rotation, "person", ov.Person, "start", ov.Start, "end", ov.End, "by", string(who.Actor))
 	return ov, nil
 }
 
@@ -295,17 +258,17 @@ type OnCallNow struct {
 }
 
 // OnCall answers who is on call at now.
-func (s *Service) OnCall(ctx context.Context, now time.Time) (OnCallNow, error) {
-	ovs, err := s.Store.ListOverrides(ctx, now)
+func (s *Responders) OnCall(ctx context.Context, now time.Time) (OnCallNow, error) {
+	ovs, err := s.store.ListOverrides(ctx, now)
 	if err != nil {
 		return OnCallNow{}, err
 	}
-	sched := oncall.NewSchedule(s.Catalog, ovs)
+	sched := oncall.NewSchedule(s.cat, ovs)
 	out := OnCallNow{Shifts: []oncall.Shift{}, Overrides: ovs}
 	if out.Overrides == nil {
 		out.Overrides = []oncall.Override{}
 	}
-	for _, r := range s.Catalog.Rotations {
+	for _, r := range s.cat.Rotations {
 		if sh, ok := sched.OnCall(r.ID, now); ok {
 			out.Shifts = append(out.Shifts, sh)
 		}
@@ -313,20 +276,25 @@ func (s *Service) OnCall(ctx context.Context, now time.Time) (OnCallNow, error) 
 	return out, nil
 }
 
+// Incidents lists incidents for a responder.
+func (s *Responders) Incidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error) {
+	for _, st := range f.States {
+		if !st.Valid() {
+			return nil, fault.InvalidField("state", "unknown state %q (want one of triggered, acknowledged, mitigated, resolved, reviewed)", st)
+		}
+	}
+	f.Limit = f.MaxItems()
+	return s.store.ListIncidents(ctx, f)
+}
+
+// Incident returns one incident with its timeline, for a responder.
+func (s *Responders) Incident(ctx context.Context, id string) (*incident.Incident, error) {
+	return s.store.GetIncident(ctx, id)
+}
+
 func orDefault(s, d string) string {
 	if strings.TrimSpace(s) == "" {
 		return d
 	}
 	return s
-}
-
-// fingerprint tells whether a change did anything: every change records a
-// timeline event or moves the incident's updated time; a moved communication
-// due time (the reminder sweep's index) counts too.
-func fingerprint(inc *incident.Incident) [4]any {
-	var last incident.Event
-	if n := len(inc.Timeline); n > 0 {
-		last = inc.Timeline[n-1]
-	}
-	return [4]any{len(inc.Timeline), inc.UpdatedAt.UnixNano(), last.Kind + "\x00" + last.Text + "\x00" + last.At.String(), inc.Comms.DueAt.UnixNano()}
 }

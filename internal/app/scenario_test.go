@@ -110,7 +110,8 @@ type page struct {
 // real app.Service on the embedded store.
 type sim struct {
 	t     *testing.T
-	svc   *app.Service
+	svc   *app.App
+	cfg   app.Config
 	store *sqlitestore.Store
 	now   time.Time
 
@@ -145,9 +146,16 @@ func newSimWith(t *testing.T, yaml string) *sim {
 	links, err := signedlink.New(bytes.Repeat([]byte("s"), 32))
 	require.NoError(t, err)
 	s := &sim{t: t, store: store, now: t0, seen: map[string]time.Time{}}
-	s.svc = &app.Service{Store: store, Queue: s, Notifier: s, Catalog: cat, Links: links,
+	s.cfg = app.Config{Store: store, Queue: s, Notifier: s, Catalog: cat, Signer: links,
 		PublicURL: "https://vigil.example", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s.svc = app.New(s.cfg)
 	return s
+}
+
+// configure changes the application's configuration (and rebuilds it).
+func (s *sim) configure(change func(*app.Config)) {
+	change(&s.cfg)
+	s.svc = app.New(s.cfg)
 }
 
 func (s *sim) Send(ctx context.Context, entity string, msgs ...bus.Message) error {
@@ -196,7 +204,7 @@ func (s *sim) Deliver(ctx context.Context, n incident.Notification) error {
 // alert raises a firing alert on component core with a severity.
 func (s *sim) alert(id string, sev incident.Severity) {
 	s.t.Helper()
-	_, err := s.svc.SubmitAlert(context.Background(), incident.Alert{Source: "generic:test", ID: id, DedupKey: "dk-" + id,
+	_, err := s.svc.Intake.SubmitAlert(context.Background(), incident.Alert{Source: "generic:test", ID: id, DedupKey: "dk-" + id,
 		Status: incident.AlertFiring, Signal: sev, SourceSeverity: sev.String(), Summary: "trouble " + id, Component: "core", FiredAt: s.now}, s.now)
 	require.NoError(s.t, err)
 }
@@ -218,9 +226,9 @@ func (s *sim) run(until time.Time) {
 		s.mu.Unlock()
 		if !s.sweepOff && !nextSweep.After(until) && (m == nil || nextSweep.Before(m.at)) {
 			s.now = nextSweep
-			_, err := s.svc.SweepEscalations(ctx, s.now)
+			_, err := s.svc.Escalation.Sweep(ctx, s.now)
 			require.NoError(s.t, err)
-			_, err = s.svc.UpdateReminder(ctx, s.now)
+			_, err = s.svc.Comms.Remind(ctx, s.now)
 			require.NoError(s.t, err)
 			nextSweep = nextSweep.Add(time.Minute)
 			continue
@@ -242,16 +250,16 @@ func (s *sim) run(until time.Time) {
 			var err error
 			switch m.queue {
 			case app.QueueIntake:
-				err = s.svc.ProcessIntake(ctx, m.body, s.now)
+				err = s.svc.Intake.Process(ctx, m.body, s.now)
 			case app.QueueNotify:
-				err = s.svc.DeliverNotification(ctx, m.body, s.now)
+				err = s.svc.Delivery.Deliver(ctx, m.body, s.now)
 			case app.QueueEscalations:
-				err = s.svc.EscalateIncident(ctx, m.body, s.now)
+				err = s.svc.Escalation.Handle(ctx, m.body, s.now)
 			case app.QueueStatus:
-				err = s.svc.PublishStatus(ctx, m.body, s.now)
+				err = s.svc.Comms.Publish(ctx, m.body, s.now)
 				if s.statusTwice {
 					require.NoError(s.t, err)
-					err = s.svc.PublishStatus(ctx, m.body, s.now)
+					err = s.svc.Comms.Publish(ctx, m.body, s.now)
 				}
 			}
 			require.NoError(s.t, err, "%s %s", m.queue, m.id)
@@ -318,7 +326,7 @@ func TestAcknowledgementStopsEverythingAfterIt(t *testing.T) {
 	s.alert("a1", incident.Sev1)
 	s.run(t0.Add(3 * time.Minute))
 	inc := s.onlyIncident()
-	_, err := s.svc.Act(context.Background(), inc.ID, app.Action{Kind: "acknowledge"}, app.Responder{Actor: "user:pat"}, s.now)
+	_, err := s.svc.Responders.Act(context.Background(), inc.ID, app.Action{Kind: "acknowledge"}, app.Responder{Actor: "user:pat"}, s.now)
 	require.NoError(t, err)
 	s.run(t0.Add(time.Hour))
 	assert.Equal(t, []string{"pat@+0s"}, s.paged())
@@ -367,7 +375,7 @@ func TestDuplicatedEscalationMessagesPageNobodyTwice(t *testing.T) {
 	s.run(t0.Add(time.Hour))
 	inc := s.onlyIncident()
 	body, _ := json.Marshal(app.EscalationMessage{IncidentID: inc.ID, Cycle: 1, Position: 2})
-	require.NoError(t, s.svc.EscalateIncident(context.Background(), body, t0.Add(2*time.Hour)))
+	require.NoError(t, s.svc.Escalation.Handle(context.Background(), body, t0.Add(2*time.Hour)))
 	s.run(t0.Add(3 * time.Hour))
 	assert.Equal(t, []string{"pat@+0s", "sam@+5m0s", "max@+10m0s"}, s.paged())
 }
@@ -440,24 +448,24 @@ func TestAcknowledgeLinkWorksOnceForItsPersonUntilItExpires(t *testing.T) {
 	s.run(t0)
 	inc := s.onlyIncident()
 	ctx := context.Background()
-	link := s.svc.AckURL(inc.ID, "pat", t0.Add(time.Hour))
+	link := s.svc.Links.Ack(inc.ID, "pat", t0.Add(time.Hour))
 	u, err := url.Parse(link)
 	require.NoError(t, err)
 	q := u.Query()
 	exp, _ := strconv.ParseInt(q.Get("expires"), 10, 64)
 	tok := q.Get("token")
 
-	_, err = s.svc.AcknowledgeByLink(ctx, inc.ID, "sam", exp, tok, t0.Add(time.Minute))
+	_, err = s.svc.Responders.AcknowledgeByLink(ctx, inc.ID, "sam", exp, tok, t0.Add(time.Minute))
 	assert.True(t, fault.Is(err, fault.Forbidden), "another person's link: %v", err)
-	_, err = s.svc.AcknowledgeByLink(ctx, inc.ID, "pat", exp+3600, tok, t0.Add(time.Minute))
+	_, err = s.svc.Responders.AcknowledgeByLink(ctx, inc.ID, "pat", exp+3600, tok, t0.Add(time.Minute))
 	assert.True(t, fault.Is(err, fault.Forbidden), "a stretched expiry: %v", err)
-	_, err = s.svc.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(2*time.Hour))
+	_, err = s.svc.Responders.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(2*time.Hour))
 	assert.True(t, fault.Is(err, fault.Forbidden), "expired: %v", err)
 
-	got, err := s.svc.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(time.Minute))
+	got, err := s.svc.Responders.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, incident.Acknowledged, got.State)
-	_, err = s.svc.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(2*time.Minute))
+	_, err = s.svc.Responders.AcknowledgeByLink(ctx, inc.ID, "pat", exp, tok, t0.Add(2*time.Minute))
 	assert.True(t, fault.Is(err, fault.Conflict), "used twice: %v", err)
 
 	s.run(t0.Add(time.Hour))
@@ -473,7 +481,7 @@ func TestResponderActionsAreOnTheTimeline(t *testing.T) {
 	who := app.Responder{Actor: "user:max"}
 	act := func(a app.Action) *incident.Incident {
 		t.Helper()
-		inc, err := s.svc.Act(ctx, id, a, who, s.now)
+		inc, err := s.svc.Responders.Act(ctx, id, a, who, s.now)
 		require.NoError(t, err, a.Kind)
 		s.run(s.now)
 		return inc
@@ -515,11 +523,11 @@ func TestResponderActionsAreOnTheTimeline(t *testing.T) {
 	before := s.onlyIncident().Version
 	for _, a := range []app.Action{{Kind: "severity", Severity: "sev9", Reason: "x"}, {Kind: "severity", Severity: "sev1"},
 		{Kind: "reassign"}, {Kind: "reassign", Person: "nobody"}, {Kind: "role", Role: "boss"}, {Kind: "jump"}} {
-		_, err := s.svc.Act(ctx, id, a, who, s.now)
+		_, err := s.svc.Responders.Act(ctx, id, a, who, s.now)
 		require.Error(t, err)
 		assert.True(t, fault.Is(err, fault.Invalid), "%+v: %v", a, err)
 	}
-	_, err := s.svc.Act(ctx, id, app.Action{Kind: "dance"}, who, s.now)
+	_, err := s.svc.Responders.Act(ctx, id, app.Action{Kind: "dance"}, who, s.now)
 	assert.True(t, fault.Is(err, fault.NotFound))
 	assert.Equal(t, before, s.onlyIncident().Version)
 }
@@ -527,7 +535,7 @@ func TestResponderActionsAreOnTheTimeline(t *testing.T) {
 func TestOverrideChangesWhoIsPaged(t *testing.T) {
 	s := newSim(t, "standard")
 	ctx := context.Background()
-	_, err := s.svc.CreateOverride(ctx, "primary", overrideFor("bob", t0.Add(-time.Hour), t0.Add(time.Hour)), app.Responder{Actor: "user:pat"}, t0)
+	_, err := s.svc.Responders.CreateOverride(ctx, "primary", overrideFor("bob", t0.Add(-time.Hour), t0.Add(time.Hour)), app.Responder{Actor: "user:pat"}, t0)
 	require.NoError(t, err)
 	s.alert("a1", incident.Sev1)
 	s.run(t0)
@@ -553,7 +561,7 @@ func TestThrottledPagesAreDeferredNotLost(t *testing.T) {
 	s := newSim(t, "standard")
 	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: time.Minute}}})
 	require.NoError(t, err)
-	s.svc.Throttle = th
+	s.configure(func(c *app.Config) { c.Throttle = th })
 	for i := range 5 {
 		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
 	}

@@ -59,20 +59,20 @@ func newStatusSim(t *testing.T) (*sim, *recordingPublisher) {
 	t.Helper()
 	s := newSimWith(t, scenarioCatalog+statusConfig)
 	pub := &recordingPublisher{}
-	s.svc.Publishers = map[string]app.StatusPublisher{"statuspage": pub}
+	s.configure(func(c *app.Config) { c.Publishers = map[string]app.StatusPublisher{"statuspage": pub} })
 	return s, pub
 }
 
 func (s *sim) act(id string, a app.Action, who string) {
 	s.t.Helper()
-	_, err := s.svc.Act(context.Background(), id, a, app.Responder{Actor: incident.Actor("user:" + who)}, s.now)
+	_, err := s.svc.Responders.Act(context.Background(), id, a, app.Responder{Actor: incident.Actor("user:" + who)}, s.now)
 	require.NoError(s.t, err)
 }
 
 func (s *sim) post(id, who string, r app.StatusRequest) (incident.StatusUpdate, error) {
-	who2, err := s.svc.ResponderFor(who + "@example.com")
+	who2, err := s.svc.Responders.For(who + "@example.com")
 	require.NoError(s.t, err)
-	_, u, err := s.svc.PostStatus(context.Background(), id, r, who2, s.now)
+	_, u, err := s.svc.Comms.Post(context.Background(), id, r, who2, s.now)
 	return u, err
 }
 
@@ -173,7 +173,7 @@ func TestAnUnrecordedAttemptIsResentAsSuch(t *testing.T) {
 	_, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
 	require.NoError(t, err)
 	body := []byte(`{"incidentId":"` + id + `","updateId":"` + id + `-u1"}`)
-	require.NoError(t, s.svc.PublishStatus(context.Background(), body, s.now), "a passing failure is retried by a scheduled message")
+	require.NoError(t, s.svc.Comms.Publish(context.Background(), body, s.now), "a passing failure is retried by a scheduled message")
 	assert.Empty(t, pub.sent())
 	require.True(t, s.scheduled(app.QueueStatus, "status:"+id+"-u1:r1"), "retry in 30 s")
 
@@ -311,10 +311,10 @@ func TestVisibilityFollowsSeverityUntilSetByHand(t *testing.T) {
 	s.run(t0.Add(2 * time.Hour))
 	assert.Empty(t, s.told(incident.NotifyStatusLate), "no cadence for an internal incident")
 
-	_, err := s.svc.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true)}, app.Responder{Actor: "user:pat"}, s.now)
+	_, err := s.svc.Comms.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true)}, app.Responder{Actor: "user:pat"}, s.now)
 	assert.Equal(t, "reason", fault.FieldOf(err))
 
-	_, err = s.svc.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true), Reason: "customers are tweeting about it"}, app.Responder{Actor: "user:pat"}, s.now)
+	_, err = s.svc.Comms.SetVisibility(context.Background(), inc.ID, app.VisibilityRequest{Visible: ptr(true), Reason: "customers are tweeting about it"}, app.Responder{Actor: "user:pat"}, s.now)
 	require.NoError(t, err)
 	got := s.onlyIncident()
 	assert.True(t, got.Comms.Visible)
@@ -346,15 +346,15 @@ func TestRolesAndVisibilityBelongToTheLeads(t *testing.T) {
 	s.run(s.now)
 	id := s.onlyIncident().ID
 	role := func(who, role, person string) error {
-		r, err := s.svc.ResponderFor(who + "@example.com")
+		r, err := s.svc.Responders.For(who + "@example.com")
 		require.NoError(t, err)
-		_, err = s.svc.Act(context.Background(), id, app.Action{Kind: "role", Role: role, Person: person}, r, s.now)
+		_, err = s.svc.Responders.Act(context.Background(), id, app.Action{Kind: "role", Role: role, Person: person}, r, s.now)
 		return err
 	}
 	visible := func(who string, v bool) error {
-		r, err := s.svc.ResponderFor(who + "@example.com")
+		r, err := s.svc.Responders.For(who + "@example.com")
 		require.NoError(t, err)
-		_, err = s.svc.SetVisibility(context.Background(), id, app.VisibilityRequest{Visible: &v, Reason: "because"}, r, s.now)
+		_, err = s.svc.Comms.SetVisibility(context.Background(), id, app.VisibilityRequest{Visible: &v, Reason: "because"}, r, s.now)
 		return err
 	}
 	require.NoError(t, role("pat", "lead", "max"), "no lead yet: anyone may name one")

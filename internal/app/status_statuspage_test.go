@@ -24,8 +24,10 @@ func statuspageSim(t *testing.T) (*sim, *statuspagetest.Server, *notify.Statuspa
 	sp, err := notify.NewStatuspage("page1", spKey, map[string]string{"core": "sp-core"},
 		notify.WithBaseURL(page.Base()), notify.WithInsecureHTTP())
 	require.NoError(t, err)
-	s.svc.Publishers = map[string]app.StatusPublisher{"statuspage": sp}
-	s.svc.RetryAfter = notify.RetryAfter
+	s.configure(func(c *app.Config) {
+		c.Publishers = map[string]app.StatusPublisher{"statuspage": sp}
+		c.RetryAfter = notify.RetryAfter
+	})
 	return s, page, sp
 }
 

@@ -37,13 +37,13 @@ func (dropSender) Schedule(context.Context, string, time.Time, bus.Message) (int
 }
 func (dropSender) Cancel(context.Context, string, int64) error { return nil }
 
-func benchService(b *testing.B, s *cosmos.Store) *app.Service {
+func benchService(b *testing.B, s *cosmos.Store) *app.App {
 	cat, err := catalog.Load("../../vigil.yaml")
 	require.NoError(b, err)
 	links, err := signedlink.New(bytes.Repeat([]byte("b"), 32))
 	require.NoError(b, err)
-	return &app.Service{Store: s, Queue: dropSender{}, Catalog: cat, Links: links, PublicURL: "https://vigil.example",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return app.New(app.Config{Store: s, Queue: dropSender{}, Catalog: cat, Signer: links, PublicURL: "https://vigil.example",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 type phase struct {
@@ -96,15 +96,15 @@ func BenchmarkIncidentLifecycle(b *testing.B) {
 			Signal: incident.Sev1, SourceSeverity: "critical", Summary: "bench", Component: "public-api", FiredAt: now}
 		body := fmt.Appendf(nil, `{"key":"alert:%d","kind":"alert","alert":%s,"receivedAt":"%s"}`, i, mustJSON(b, a), now.Format(time.RFC3339))
 		c0 := s.Charges()
-		require.NoError(b, svc.ProcessIntake(ctx, body, now))
+		require.NoError(b, svc.Intake.Process(ctx, body, now))
 		c1 := s.Charges()
 		inc, err := s.FindOpenIncident(ctx, a.DedupKey)
 		require.NoError(b, err)
 		c2 := s.Charges()
-		_, err = svc.Act(ctx, inc.ID, app.Action{Kind: "acknowledge"}, who, now.Add(time.Minute))
+		_, err = svc.Responders.Act(ctx, inc.ID, app.Action{Kind: "acknowledge"}, who, now.Add(time.Minute))
 		require.NoError(b, err)
 		c3 := s.Charges()
-		_, err = svc.Act(ctx, inc.ID, app.Action{Kind: "resolve", Reason: "fixed"}, who, now.Add(2*time.Minute))
+		_, err = svc.Responders.Act(ctx, inc.ID, app.Action{Kind: "resolve", Reason: "fixed"}, who, now.Add(2*time.Minute))
 		require.NoError(b, err)
 		c4 := s.Charges()
 		phases[0].add(c0, c1)
@@ -143,7 +143,7 @@ func BenchmarkSweep10000Open(b *testing.B) {
 		require.NoError(b, s.CreateIncident(ctx, inc))
 	}
 	c0 := s.Charges()
-	r, err := svc.SweepEscalations(ctx, t0)
+	r, err := svc.Escalation.Sweep(ctx, t0)
 	require.NoError(b, err)
 	require.Equal(b, overdue, r.Due)
 	c1 := s.Charges()
@@ -155,7 +155,7 @@ func BenchmarkSweep10000Open(b *testing.B) {
 	b.ResetTimer()
 	before := s.Charges()
 	for b.Loop() {
-		r, err := svc.SweepEscalations(ctx, t0)
+		r, err := svc.Escalation.Sweep(ctx, t0)
 		require.NoError(b, err)
 		require.Zero(b, r.Due)
 	}

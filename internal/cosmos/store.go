@@ -7,8 +7,6 @@ package cosmos
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"vigil/internal/app"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/oncall"
 )
 
@@ -207,25 +206,12 @@ func overrideTTL(end, now time.Time) int64 {
 	return max(ttl, 3600)
 }
 
-func statusDueNanos(inc *incident.Incident) int64 {
-	if inc.State.Open() && !inc.Comms.DueAt.IsZero() {
-		return inc.Comms.DueAt.UnixNano()
+// nanos is a due time as the lock carries it: 0 when nothing is due.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
 	}
-	return 0
-}
-
-func dueNanos(inc *incident.Incident) int64 {
-	if e := inc.Escalation; e != nil && inc.State == incident.Triggered && !e.Done && !e.DueAt.IsZero() {
-		return e.DueAt.UnixNano()
-	}
-	return 0
-}
-
-// dedupLockID names the lock an open incident holds on its dedup key. Hashed:
-// a dedup key may hold characters an item id may not ('/', '\\', '?', '#').
-func dedupLockID(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "dk-" + hex.EncodeToString(sum[:16])
+	return t.UnixNano()
 }
 
 func closedPK(created time.Time) string { return "closed:" + created.UTC().Format("2006-01") }
@@ -263,7 +249,7 @@ func (s *Store) GetIncident(ctx context.Context, id string) (*incident.Incident,
 }
 
 func (s *Store) FindOpenIncident(ctx context.Context, dedupKey string) (*incident.Incident, error) {
-	lock, _, err := s.readLookup(ctx, pkOpen, dedupLockID(dedupKey))
+	lock, _, err := s.readLookup(ctx, pkOpen, keys.DedupLock(dedupKey))
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
 			return nil, fault.New(fault.NotFound, "open incident for %s not found", dedupKey)
@@ -308,7 +294,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 		// The incident is the truth; the lock and the listing entry follow it.
 		// Should this die here, the next creator for the key finds the lock
 		// stale and takes it over, and listings read the incident itself.
-		if lock, etag, err := s.readLookup(ctx, pkOpen, dedupLockID(inc.DedupKey)); err == nil && lock.IncidentID == inc.ID {
+		if lock, etag, err := s.readLookup(ctx, pkOpen, keys.DedupLock(inc.DedupKey)); err == nil && lock.IncidentID == inc.ID {
 			s.deleteLookup(ctx, lock, etag)
 		}
 		entry := lookupItem{ID: inc.ID, PK: closedPK(inc.CreatedAt), IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano()}
@@ -324,7 +310,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 // its holder is gone, closed, or moved to another key. It reports Conflict
 // when another open incident holds the key.
 func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool, _ *lookupItem, _ error) {
-	want := lookupItem{ID: dedupLockID(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: dueNanos(inc), StatusDueAt: statusDueNanos(inc)}
+	want := lookupItem{ID: keys.DedupLock(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: nanos(inc.EscalationDue()), StatusDueAt: nanos(inc.CommsDue())}
 	for range 3 {
 		held, etag, err := s.readLookup(ctx, pkOpen, want.ID)
 		if fault.Is(err, fault.NotFound) {

@@ -27,6 +27,34 @@ type Escalation struct {
 	// Waiting explains a delay that is not a step's delay (business hours).
 	Waiting string `json:"waiting,omitempty"`
 	Done    bool   `json:"done,omitempty"`
+	// Timer is the scheduled message armed to drive Next at DueAt.
+	Timer *Timer `json:"timer,omitempty"`
+}
+
+// Timer is a scheduled message armed to drive one escalation position; its
+// sequence number lets a change that makes it moot cancel it.
+type Timer struct {
+	Cycle    int       `json:"cycle"`
+	Position int       `json:"position"`
+	At       time.Time `json:"at"`
+	Seq      int64     `json:"seq,omitempty"`
+}
+
+// EscalationDue is when the incident's next escalation position is due: zero
+// unless it is triggered and a position is pending. The stores index it for
+// the sweep.
+func (inc *Incident) EscalationDue() time.Time {
+	if e := inc.Escalation; e != nil && inc.State == Triggered && !e.Done {
+		return e.DueAt
+	}
+	return time.Time{}
+}
+
+// RecordReplan notes on the timeline what a change of severity re-planned.
+func (inc *Incident) RecordReplan(from, to Severity, what string, now time.Time) {
+	inc.record(Event{At: now, Actor: System, Kind: EventEscalation,
+		Text: fmt.Sprintf("Re-planned for %s (was %s): %s", to, from, what), Data: map[string]string{"from": from.String(), "to": to.String()}})
+	inc.touch(now)
 }
 
 // Page records one person paged for one position of one cycle. Replaying the pages
@@ -60,9 +88,9 @@ const maxPages = 300
 // Due reports whether an escalation position is due at now: the incident still
 // needs someone (triggered) and the timer for this cycle and position has come.
 func (inc *Incident) Due(cycle, position int, now time.Time, early time.Duration) bool {
+	due := inc.EscalationDue()
 	e := inc.Escalation
-	return inc.State == Triggered && e != nil && !e.Done && e.Cycle == cycle && e.Next == position &&
-		!e.DueAt.IsZero() && !now.Add(early).Before(e.DueAt)
+	return !due.IsZero() && e.Cycle == cycle && e.Next == position && !now.Add(early).Before(due)
 }
 
 // RecordPages notes the people paged at one position and moves the escalation on.
@@ -114,15 +142,16 @@ func (inc *Incident) StartEscalation(policy string, dueAt time.Time, waiting str
 
 // Acknowledge stops the escalation: nobody further is paged while acknowledged.
 // via names how (the API, a signed link); key, when set, makes it idempotent.
-func (inc *Incident) Acknowledge(who Actor, via, key string, now time.Time) error {
+// It reports whether the incident changed (acknowledging twice does not).
+func (inc *Incident) Acknowledge(who Actor, via, key string, now time.Time) (bool, error) {
 	if key != "" && inc.hasKey(key) {
-		return fault.New(fault.Conflict, "this acknowledge link has already been used")
+		return false, fault.New(fault.Conflict, "this acknowledge link has already been used")
 	}
 	if inc.State == Acknowledged {
-		return nil
+		return false, nil
 	}
-	if err := inc.Move(Acknowledged, who, via, now); err != nil {
-		return err
+	if _, err := inc.Move(Acknowledged, who, via, now); err != nil {
+		return false, err
 	}
 	if key != "" {
 		inc.record(Event{At: now, Actor: who, Kind: EventAcknowledged, Key: key, Text: "Acknowledged " + via})
@@ -130,7 +159,7 @@ func (inc *Incident) Acknowledge(who Actor, via, key string, now time.Time) erro
 	if e := inc.Escalation; e != nil {
 		e.DueAt = time.Time{}
 	}
-	return nil
+	return true, nil
 }
 
 // Unacknowledge puts the incident back to triggered and restarts its escalation
@@ -139,7 +168,7 @@ func (inc *Incident) Unacknowledge(who Actor, why string, now time.Time) error {
 	if inc.State != Acknowledged {
 		return fault.New(fault.Conflict, "incident %s is %s, not acknowledged", inc.ID, inc.State)
 	}
-	if err := inc.Move(Triggered, who, why, now); err != nil {
+	if _, err := inc.Move(Triggered, who, why, now); err != nil {
 		return err
 	}
 	if e := inc.Escalation; e != nil {
@@ -159,7 +188,7 @@ func (inc *Incident) JumpTo(position int, who Actor, now time.Time) error {
 		return fault.New(fault.Conflict, "incident %s is %s", inc.ID, inc.State)
 	}
 	if inc.State != Triggered {
-		if err := inc.Move(Triggered, who, fmt.Sprintf("escalated to position %d", position), now); err != nil {
+		if _, err := inc.Move(Triggered, who, fmt.Sprintf("escalated to position %d", position), now); err != nil {
 			return err
 		}
 	}
@@ -176,7 +205,7 @@ func (inc *Incident) Reassign(person string, who Actor, delay time.Duration, now
 		return Page{}, fault.New(fault.Conflict, "incident %s is %s", inc.ID, inc.State)
 	}
 	if inc.State != Triggered {
-		if err := inc.Move(Triggered, who, "reassigned to "+person, now); err != nil {
+		if _, err := inc.Move(Triggered, who, "reassigned to "+person, now); err != nil {
 			return Page{}, err
 		}
 	}
@@ -220,7 +249,8 @@ func (inc *Incident) AddResponder(person string, who Actor, now time.Time) (Page
 }
 
 // SetRole gives the incident lead or communications lead role to a person ("" clears it).
-func (inc *Incident) SetRole(role, person string, who Actor, now time.Time) error {
+// It reports whether the role changed hands.
+func (inc *Incident) SetRole(role, person string, who Actor, now time.Time) (bool, error) {
 	var slot *string
 	switch role {
 	case "lead":
@@ -228,10 +258,10 @@ func (inc *Incident) SetRole(role, person string, who Actor, now time.Time) erro
 	case "comms":
 		slot = &inc.Roles.Comms
 	default:
-		return fault.InvalidField("role", "%q is not a role (lead or comms)", role)
+		return false, fault.InvalidField("role", "%q is not a role (lead or comms)", role)
 	}
 	if *slot == person {
-		return nil
+		return false, nil
 	}
 	*slot = person
 	text := fmt.Sprintf("%s role given to %s", roleName(role), person)
@@ -240,7 +270,7 @@ func (inc *Incident) SetRole(role, person string, who Actor, now time.Time) erro
 	}
 	inc.record(Event{At: now, Actor: who, Kind: EventRole, Text: text, Data: map[string]string{"role": role, "person": person}})
 	inc.touch(now)
-	return nil
+	return true, nil
 }
 
 func roleName(r string) string {
@@ -250,20 +280,20 @@ func roleName(r string) string {
 	return "Communications lead"
 }
 
-// ChangeSeverity sets the severity by hand; a reason is required.
-func (inc *Incident) ChangeSeverity(to Severity, who Actor, reason string, now time.Time) error {
+// ChangeSeverity sets the severity by hand; a reason is required. It reports
+// whether the severity changed.
+func (inc *Incident) ChangeSeverity(to Severity, who Actor, reason string, now time.Time) (bool, error) {
 	if !to.Valid() {
-		return fault.InvalidField("severity", "must be sev1, sev2, sev3 or sev4")
+		return false, fault.InvalidField("severity", "must be sev1, sev2, sev3 or sev4")
 	}
 	if reason == "" {
-		return fault.InvalidField("reason", "is required: say why the severity changes")
+		return false, fault.InvalidField("reason", "is required: say why the severity changes")
 	}
 	if to == inc.Severity {
-		return nil
+		return false, nil
 	}
 	inc.changeSeverity(to, who, reason, now)
-	inc.touch(now)
-	return nil
+	return true, nil
 }
 
 // Note adds a free-text note to the timeline.

@@ -82,6 +82,9 @@ type AlertRef struct {
 	FiredAt    time.Time   `json:"firedAt,omitzero"`
 	ResolvedAt time.Time   `json:"resolvedAt,omitzero"`
 	Count      int         `json:"count"`
+	// Last identifies what the latest delivery applied from this alert said: a
+	// delivery saying it again is a sender's retry.
+	Last string `json:"last,omitempty"`
 }
 
 // Roles are the people holding incident roles, by principal name.
@@ -218,16 +221,19 @@ func NewFromCase(id string, c *Case, t Triage, now time.Time) *Incident {
 	return inc
 }
 
-// ApplyAlert folds an alert into this incident. key identifies the intake message;
-// applying the same key twice changes nothing and returns false.
-func (inc *Incident) ApplyAlert(a Alert, t Triage, key string, now time.Time) (changed bool, err error) {
-	if inc.seen(key) {
+// ApplyAlert folds an alert into this incident. key identifies the intake
+// message and content what the alert says: applying the same message twice, or
+// an alert repeating what the incident last heard from it (a sender's retry),
+// changes nothing and returns false. Firing again after it resolved is news.
+func (inc *Incident) ApplyAlert(a Alert, t Triage, key, content string, now time.Time) (changed bool, err error) {
+	if inc.seen(key) || (content != "" && inc.lastHeard(a) == content) {
 		return false, nil
 	}
 	if a.DedupKey != inc.DedupKey {
 		return false, fault.New(fault.Conflict, "alert dedup key %q does not belong to incident %s", a.DedupKey, inc.ID)
 	}
 	inc.remember(key)
+	defer inc.Heard(a, content)
 	inc.touch(now)
 	switch a.Status {
 	case AlertFiring:
@@ -252,7 +258,7 @@ func (inc *Incident) ApplyAlert(a Alert, t Triage, key string, now time.Time) (c
 		inc.record(Event{At: now, Actor: Actor(a.Source), Kind: EventAlertResolved, Key: key,
 			Text: fmt.Sprintf("Alert resolved at the source: %q", a.Summary)})
 		if t.AutoResolve && inc.State.Open() && !inc.anyAlertFiring() {
-			if err := inc.Move(Resolved, Actor(a.Source), "every alert in this incident resolved at its source", now); err != nil {
+			if _, err := inc.Move(Resolved, Actor(a.Source), "every alert in this incident resolved at its source", now); err != nil {
 				return false, err
 			}
 		}
@@ -263,12 +269,13 @@ func (inc *Incident) ApplyAlert(a Alert, t Triage, key string, now time.Time) (c
 }
 
 // Move changes state if the transition is legal, stamping the lifecycle times.
-func (inc *Incident) Move(to State, who Actor, why string, now time.Time) error {
+// It reports whether the state changed (moving to the current state does not).
+func (inc *Incident) Move(to State, who Actor, why string, now time.Time) (bool, error) {
 	if inc.State == to {
-		return nil
+		return false, nil
 	}
 	if !CanMove(inc.State, to) {
-		return fault.New(fault.Conflict, "incident %s cannot go from %s to %s", inc.ID, inc.State, to)
+		return false, fault.New(fault.Conflict, "incident %s cannot go from %s to %s", inc.ID, inc.State, to)
 	}
 	from := inc.State
 	inc.State = to
@@ -288,7 +295,7 @@ func (inc *Incident) Move(to State, who Actor, why string, now time.Time) error 
 	}
 	inc.touch(now)
 	inc.record(Event{At: now, Actor: who, Kind: EventState, Text: text, Data: map[string]string{"from": string(from), "to": string(to)}})
-	return nil
+	return true, nil
 }
 
 // LinkCase links a customer case to this incident (idempotent).
@@ -302,9 +309,13 @@ func (inc *Incident) LinkCase(caseID string, who Actor, now time.Time) bool {
 	return true
 }
 
+// changeSeverity sets the severity for a reason, which replaces the reasons
+// given for the old one.
 func (inc *Incident) changeSeverity(to Severity, who Actor, why string, now time.Time) {
 	from := inc.Severity
 	inc.Severity = to
+	inc.SeverityReasons = []string{why}
+	inc.touch(now)
 	inc.record(Event{At: now, Actor: who, Kind: EventSeverity, Text: fmt.Sprintf("Severity %s → %s: %s", from, to, why),
 		Data: map[string]string{"from": from.String(), "to": to.String()}})
 }
@@ -317,6 +328,26 @@ func (inc *Incident) addVendorRef(r VendorRef, who Actor, now time.Time) {
 	}
 	inc.VendorRefs = append(inc.VendorRefs, r)
 	inc.record(Event{At: now, Actor: who, Kind: EventVendorRef, Text: fmt.Sprintf("Vendor reference %s %s", r.System, r.ID)})
+}
+
+// lastHeard is what the latest delivery applied from alert a said.
+func (inc *Incident) lastHeard(a Alert) string {
+	for _, r := range inc.Alerts {
+		if r.Source == a.Source && r.ID == a.ID {
+			return r.Last
+		}
+	}
+	return ""
+}
+
+// Heard records content as what alert a said last: the incident opened by it
+// says so, so that the sender's retry of the opening alert changes nothing.
+func (inc *Incident) Heard(a Alert, content string) {
+	for i := range inc.Alerts {
+		if inc.Alerts[i].Source == a.Source && inc.Alerts[i].ID == a.ID {
+			inc.Alerts[i].Last = content
+		}
+	}
 }
 
 func (inc *Incident) foldAlertRef(a Alert) {

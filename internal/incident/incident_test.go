@@ -52,15 +52,15 @@ func TestApplyAlertIsIdempotent(t *testing.T) {
 	inc := open(t)
 	before := len(inc.Timeline)
 
-	changed, err := inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m1", t0.Add(time.Minute))
+	changed, err := inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m1", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.False(t, changed, "the message that opened the incident, redelivered")
 	require.Len(t, inc.Timeline, before)
 
-	changed, err = inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m2", t0.Add(time.Minute))
+	changed, err = inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.True(t, changed)
-	changed, err = inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m2", t0.Add(2*time.Minute))
+	changed, err = inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, "m2", "", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	require.False(t, changed, "same message twice: one timeline entry")
 	require.Len(t, inc.Timeline, before+1)
@@ -69,14 +69,14 @@ func TestApplyAlertIsIdempotent(t *testing.T) {
 
 func TestResolvedAlertResolvesOnlyWhenAllCleared(t *testing.T) {
 	inc := open(t)
-	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev2}, "m2", t0.Add(time.Minute))
+	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev2}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 
-	_, err = inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: true}, "m3", t0.Add(2*time.Minute))
+	_, err = inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: true}, "m3", "", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	require.Equal(t, Triggered, inc.State, "a2 still fires")
 
-	_, err = inc.ApplyAlert(resolved("a2"), Triage{Severity: Sev2, AutoResolve: true}, "m4", t0.Add(3*time.Minute))
+	_, err = inc.ApplyAlert(resolved("a2"), Triage{Severity: Sev2, AutoResolve: true}, "m4", "", t0.Add(3*time.Minute))
 	require.NoError(t, err)
 	require.Equal(t, Resolved, inc.State)
 	require.Equal(t, t0.Add(3*time.Minute), inc.ResolvedAt)
@@ -84,7 +84,7 @@ func TestResolvedAlertResolvesOnlyWhenAllCleared(t *testing.T) {
 
 func TestResolvedAlertWithoutAutoResolveLeavesIncidentOpen(t *testing.T) {
 	inc := open(t)
-	changed, err := inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: false}, "m2", t0.Add(time.Minute))
+	changed, err := inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: false}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.True(t, changed, "the alert's own status is recorded")
 	require.Equal(t, Triggered, inc.State)
@@ -93,10 +93,10 @@ func TestResolvedAlertWithoutAutoResolveLeavesIncidentOpen(t *testing.T) {
 
 func TestFoldedAlertRaisesSeverityNeverLowers(t *testing.T) {
 	inc := open(t)
-	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev3}, "m2", t0.Add(time.Minute))
+	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev3}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.Equal(t, Sev2, inc.Severity)
-	_, err = inc.ApplyAlert(firing("a3"), Triage{Severity: Sev1, Reasons: []string{"component web-app is critical"}}, "m3", t0.Add(2*time.Minute))
+	_, err = inc.ApplyAlert(firing("a3"), Triage{Severity: Sev1, Reasons: []string{"component web-app is critical"}}, "m3", "", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	require.Equal(t, Sev1, inc.Severity)
 	last := inc.Timeline[len(inc.Timeline)-1]
@@ -107,7 +107,7 @@ func TestFoldedAlertRaisesSeverityNeverLowers(t *testing.T) {
 func TestAlertStormStaysBounded(t *testing.T) {
 	inc := open(t)
 	for i := range 5000 {
-		_, err := inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, fmt.Sprintf("m-%d", i), t0.Add(time.Duration(i)*time.Second))
+		_, err := inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, fmt.Sprintf("m-%d", i), "", t0.Add(time.Duration(i)*time.Second))
 		require.NoError(t, err)
 	}
 	require.Equal(t, 5001, inc.AlertCount)
@@ -136,7 +136,7 @@ func TestLifecycleTransitions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s→%s", tc.from, tc.to), func(t *testing.T) {
 			inc := &Incident{ID: "INC-1", State: tc.from}
-			err := inc.Move(tc.to, "user:ana", "", t0)
+			_, err := inc.Move(tc.to, "user:ana", "", t0)
 			if tc.ok {
 				require.NoError(t, err)
 				require.Equal(t, tc.to, inc.State)

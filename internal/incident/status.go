@@ -237,6 +237,16 @@ func (inc *Incident) PlanComms(exp Expectations, now time.Time) {
 	}
 }
 
+// CommsDue is when the reminder sweep must next look at the incident's
+// customer communication: zero when nothing is due, or it is closed. The
+// stores index it.
+func (inc *Incident) CommsDue() time.Time {
+	if inc.State.Open() {
+		return inc.Comms.DueAt
+	}
+	return time.Time{}
+}
+
 func (u *StatusUpdate) retryAt() time.Time {
 	if !u.RetryAt.IsZero() {
 		return u.RetryAt
@@ -322,13 +332,14 @@ func orNobody(xs []string) string {
 
 // SetVisibility makes the incident customer-visible or not, for a reason that
 // goes on the timeline; from then on severity changes no longer decide it.
-func (inc *Incident) SetVisibility(visible bool, reason string, who Actor, now time.Time) error {
+// It reports whether anything changed.
+func (inc *Incident) SetVisibility(visible bool, reason string, who Actor, now time.Time) (bool, error) {
 	if strings.TrimSpace(reason) == "" {
-		return fault.InvalidField("reason", "is required: say why customers should (or should not) see this incident")
+		return false, fault.InvalidField("reason", "is required: say why customers should (or should not) see this incident")
 	}
 	c := &inc.Comms
 	if c.VisibilitySet && c.Visible == visible {
-		return nil
+		return false, nil
 	}
 	was := c.Visible
 	c.Visible, c.VisibilitySet = visible, true
@@ -341,7 +352,7 @@ func (inc *Incident) SetVisibility(visible bool, reason string, who Actor, now t
 	}
 	inc.record(Event{At: now, Actor: who, Kind: EventVisibility, Text: text})
 	inc.touch(now)
-	return nil
+	return true, nil
 }
 
 // StatusDraft is what a person writes to publish an update.
@@ -423,17 +434,17 @@ func equalMaps(a, b map[string]string) bool {
 // PublishStatus records a status update written by who and restarts the
 // cadence clock. The same draft sent again by the same person within ten
 // minutes (a retried request) returns the update already recorded. The
-// draft must have passed CheckDraft.
-func (inc *Incident) PublishStatus(d StatusDraft, who Actor, now time.Time) (StatusUpdate, error) {
+// draft must have passed CheckDraft. It reports whether the update is new.
+func (inc *Incident) PublishStatus(d StatusDraft, who Actor, now time.Time) (StatusUpdate, bool, error) {
 	c := &inc.Comms
 	if !c.Visible {
-		return StatusUpdate{}, fault.New(fault.Conflict, "incident %s is not customer-visible: make it visible (with a reason) before publishing", inc.ID)
+		return StatusUpdate{}, false, fault.New(fault.Conflict, "incident %s is not customer-visible: make it visible (with a reason) before publishing", inc.ID)
 	}
 	if last, ok := c.Latest(); ok && sameDraft(last, d, who) && now.Sub(last.At) < 10*time.Minute {
-		return last, nil
+		return last, false, nil
 	}
 	if len(c.Updates) >= maxStatusUpdates {
-		return StatusUpdate{}, fault.New(fault.Conflict, "incident %s has %d status updates, the most it may have", inc.ID, maxStatusUpdates)
+		return StatusUpdate{}, false, fault.New(fault.Conflict, "incident %s has %d status updates, the most it may have", inc.ID, maxStatusUpdates)
 	}
 	etaKind := d.ETAKind
 	if d.Phase == PhaseResolved && d.ETA.IsZero() {
@@ -451,7 +462,7 @@ func (inc *Incident) PublishStatus(d StatusDraft, who Actor, now time.Time) (Sta
 	}
 	inc.record(Event{At: now, Actor: who, Kind: EventStatusUpdate, Text: text, Data: map[string]string{"update": u.ID}})
 	inc.touch(now)
-	return u, nil
+	return u, true, nil
 }
 
 // RecordPublished notes on the timeline what a publisher did with an update

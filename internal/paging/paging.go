@@ -5,8 +5,6 @@
 package paging
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"vigil/internal/catalog"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 )
 
 // ForNewIncident returns the notifications an incident's opening sends. link is where
@@ -77,17 +76,10 @@ func build(contacts []catalog.Contact, n incident.Notification, subject string) 
 		seen[address] = true
 		m := n
 		m.To, m.Channel, m.Address = c.Name, channel, address
-		m.Key = Key(n.Event, subject, channel, address)
+		m.Key = keys.Notification(n.Event, subject, channel, address)
 		out = append(out, m)
 	}
 	return out
-}
-
-// Key is the idempotency key of one notification: the same event about the same
-// subject to the same address on the same channel is one notification.
-func Key(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return "ntf:" + hex.EncodeToString(h[:20])
 }
 
 // AckLinkLifetime is how long a page's acknowledge link works.
@@ -129,7 +121,7 @@ func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link
 		}
 		n := base
 		n.Channel, n.Address = ch, addr
-		n.Key = Key("page", inc.ID, fmt.Sprint(p.Cycle), fmt.Sprint(p.Position), person.ID, ch)
+		n.Key = keys.Notification("page", inc.ID, fmt.Sprint(p.Cycle), fmt.Sprint(p.Position), person.ID, ch)
 		out = append(out, n)
 	}
 	return out
@@ -149,7 +141,7 @@ func ForCasePage(cat *catalog.Catalog, c *incident.Case, personID, link string, 
 			continue
 		}
 		out = append(out, incident.Notification{
-			Key:   Key(incident.NotifyCaseReceived, c.ID, person.ID, ch),
+			Key:   keys.Notification(incident.NotifyCaseReceived, c.ID, person.ID, ch),
 			Event: incident.NotifyCaseReceived, CaseID: c.ID, Severity: c.Severity, Urgency: exp.Urgency,
 			To: person.Name, Person: person.ID, Channel: ch, Address: addr,
 			Subject: fmt.Sprintf("New case from %s: %s", c.Tenant, c.Title),
@@ -192,7 +184,7 @@ func ForStatusLate(cat *catalog.Catalog, inc *incident.Incident, personID string
 			continue
 		}
 		out = append(out, incident.Notification{
-			Key:   Key(incident.NotifyStatusLate, inc.ID, fmt.Sprint(inc.Comms.ClockFrom.UnixNano()), what, person.ID, ch),
+			Key:   keys.Notification(incident.NotifyStatusLate, inc.ID, fmt.Sprint(inc.Comms.ClockFrom.UnixNano()), what, person.ID, ch),
 			Event: incident.NotifyStatusLate, IncidentID: inc.ID, Severity: inc.Severity, Urgency: urgency,
 			To: person.Name, Person: person.ID, Channel: ch, Address: addr,
 			Subject: fmt.Sprintf("[%s] Status update late: %s", strings.ToUpper(inc.Severity.String()), inc.Title),

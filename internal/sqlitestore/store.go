@@ -164,22 +164,19 @@ func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*inc
 	return getMany[incident.Incident](ctx, s.read, q, args...)
 }
 
-// dueAt is the indexed escalation due time: NULL unless an open, triggered
-// incident waits for its next escalation step.
-func dueAt(inc *incident.Incident) any {
-	if e := inc.Escalation; e != nil && inc.State == incident.Triggered && !e.Done && !e.DueAt.IsZero() {
-		return e.DueAt.UnixNano()
-	}
-	return nil
-}
+// dueAt is the indexed escalation due time (the sweep's index): NULL when
+// nothing is due.
+func dueAt(inc *incident.Incident) any { return nanosOrNull(inc.EscalationDue()) }
 
 // statusDueAt is the indexed time the incident's customer communication is
-// next due (the reminder sweep's index): NULL when nothing is, or when closed.
-func statusDueAt(inc *incident.Incident) any {
-	if inc.State.Open() && !inc.Comms.DueAt.IsZero() {
-		return inc.Comms.DueAt.UnixNano()
+// next due (the reminder sweep's index): NULL when nothing is.
+func statusDueAt(inc *incident.Incident) any { return nanosOrNull(inc.CommsDue()) }
+
+func nanosOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
 	}
-	return nil
+	return t.UnixNano()
 }
 
 // migrate brings a store made by an earlier version up to this one's schema.

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -12,16 +10,15 @@ import (
 	"vigil/internal/bus"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/paging"
 )
 
-// StatusPublisher puts an incident's status update on one status page.
-// remoteID is the page's own incident id recorded so far ("" before the first
-// publication); resend says the update may already have gone out (an earlier
-// attempt died before recording it), so the page must be checked before
-// sending again. It returns the page's incident id, if it has one.
-type StatusPublisher interface {
-	PublishStatus(ctx context.Context, inc *incident.Incident, u incident.StatusUpdate, remoteID string, resend bool) (string, error)
+// Comms is customer communication: status updates written by people,
+// published to status pages and linked cases, and reminders when they are late.
+type Comms struct {
+	*core
+	retryAfter func(error) (time.Duration, bool)
 }
 
 // StatusRequest is what a communications lead posts to publish an update.
@@ -72,7 +69,7 @@ func canWriteStatus(inc *incident.Incident, who Responder) error {
 // PostStatus publishes a status update written by who: recorded on the
 // incident, then sent to every status page and linked case through the
 // status queue.
-func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, who Responder, now time.Time) (*incident.Incident, incident.StatusUpdate, error) {
+func (s *Comms) Post(ctx context.Context, id string, r StatusRequest, who Responder, now time.Time) (*incident.Incident, incident.StatusUpdate, error) {
 	d := incident.StatusDraft{Phase: incident.Phase(r.Phase), Message: r.Message, Components: r.Components, ETA: r.ETA, ETAKind: r.ETAKind}
 	if r.ETAIn != "" {
 		in, err := time.ParseDuration(r.ETAIn)
@@ -91,7 +88,7 @@ func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, wh
 	if d.ETAKind == "" && !d.ETA.IsZero() {
 		d.ETAKind = incident.ETAResolution
 	}
-	known := func(c string) bool { _, ok := s.Catalog.Component(c); return ok }
+	known := func(c string) bool { _, ok := s.cat.Component(c); return ok }
 	if err := incident.CheckDraft(d, known, now); err != nil {
 		return nil, incident.StatusUpdate{}, err
 	}
@@ -99,42 +96,45 @@ func (s *Service) PostStatus(ctx context.Context, id string, r StatusRequest, wh
 		return nil, incident.StatusUpdate{}, fault.InvalidField("title", "is longer than 200 characters")
 	}
 	var u incident.StatusUpdate
-	inc, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+	inc, err := s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
 		if err := canWriteStatus(inc, who); err != nil {
-			return nil, err
+			return delta{}, err
 		}
-		if t := strings.TrimSpace(r.Title); t != "" {
-			inc.Comms.Title = t
+		titled := false
+		if t := strings.TrimSpace(r.Title); t != "" && t != inc.Comms.Title {
+			inc.Comms.Title, titled = t, true
 		}
 		if inc.Comms.Title == "" {
-			return nil, fault.InvalidField("title", "is required on the first update: the incident's public name (the internal title may say more than customers should read)")
+			return delta{}, fault.InvalidField("title", "is required on the first update: the incident's public name (the internal title may say more than customers should read)")
 		}
+		var added bool
 		var err error
-		u, err = inc.PublishStatus(d, who.Actor, now)
-		return nil, err
+		u, added, err = inc.PublishStatus(d, who.Actor, now)
+		return delta{changed: added || titled}, err
 	})
 	return inc, u, err
 }
 
 // SetVisibility makes an incident customer-visible or not, with a reason.
-func (s *Service) SetVisibility(ctx context.Context, id string, r VisibilityRequest, who Responder, now time.Time) (*incident.Incident, error) {
+func (s *Comms) SetVisibility(ctx context.Context, id string, r VisibilityRequest, who Responder, now time.Time) (*incident.Incident, error) {
 	if r.Visible == nil {
 		return nil, fault.InvalidField("visible", "is required: true or false")
 	}
-	return s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
+	return s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
 		// Whether customers hear of it is the leads' call once there are any.
 		if writers := inc.StatusWriters(); len(writers) > 0 && !holdsAny(who, writers) {
-			return nil, fault.New(fault.Forbidden, "only the incident lead or the communications lead (%s) may change whether customers see %s", strings.Join(writers, ", "), inc.ID)
+			return delta{}, fault.New(fault.Forbidden, "only the incident lead or the communications lead (%s) may change whether customers see %s", strings.Join(writers, ", "), inc.ID)
 		}
-		return nil, inc.SetVisibility(*r.Visible, r.Reason, who.Actor, now)
+		ok, err := inc.SetVisibility(*r.Visible, r.Reason, who.Actor, now)
+		return delta{changed: ok}, err
 	})
 }
 
 // StatusDraftFor helps the author start: the phase's template, the
 // components as the latest update left them, and an estimate one cadence
 // away. It publishes nothing.
-func (s *Service) StatusDraftFor(ctx context.Context, id, phase string, now time.Time) (StatusRequest, error) {
-	inc, err := s.Store.GetIncident(ctx, id)
+func (s *Comms) Draft(ctx context.Context, id, phase string, now time.Time) (StatusRequest, error) {
+	inc, err := s.store.GetIncident(ctx, id)
 	if err != nil {
 		return StatusRequest{}, err
 	}
@@ -147,7 +147,7 @@ func (s *Service) StatusDraftFor(ctx context.Context, id, phase string, now time
 	if !slices.Contains(incident.Phases, incident.Phase(phase)) {
 		return StatusRequest{}, fault.InvalidField("phase", "%q is not a phase (investigating, identified, monitoring or resolved)", phase)
 	}
-	r := StatusRequest{Phase: phase, Title: inc.Comms.Title, Message: s.Catalog.StatusPublishing.Templates[incident.Phase(phase)], Components: map[string]string{}}
+	r := StatusRequest{Phase: phase, Title: inc.Comms.Title, Message: s.cat.StatusPublishing.Templates[incident.Phase(phase)], Components: map[string]string{}}
 	if last, ok := inc.Comms.Latest(); ok {
 		for c, st := range last.Components {
 			r.Components[c] = st
@@ -157,7 +157,7 @@ func (s *Service) StatusDraftFor(ctx context.Context, id, phase string, now time
 			r.Components[c] = "partial_outage"
 		}
 	}
-	if cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery; cadence > 0 && phase != string(incident.PhaseResolved) {
+	if cadence := s.cat.Expectations(inc.Severity).UpdateEvery; cadence > 0 && phase != string(incident.PhaseResolved) {
 		r.ETA, r.ETAKind = now.Add(cadence).Truncate(time.Minute), incident.ETANextUpdate
 	}
 	return r, nil
@@ -166,29 +166,26 @@ func (s *Service) StatusDraftFor(ctx context.Context, id, phase string, now time
 // dispatchStatus queues what the incident's communication still owes: each
 // update not yet everywhere, and the closing of linked cases once resolved.
 // Message ids make a repeat harmless; the handler checks before acting.
-func (s *Service) dispatchStatus(ctx context.Context, inc *incident.Incident, now time.Time) error {
-	var msgs []bus.Message
+func (c *core) dispatchStatus(ctx context.Context, inc *incident.Incident, now time.Time) error {
+	var owed []StatusMessage
+	var ids []string
 	for _, u := range inc.Comms.Updates {
 		if !u.Done && now.Sub(u.At) < giveUpAfter {
-			msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, UpdateID: u.ID}, "status:"+u.ID))
+			owed, ids = append(owed, StatusMessage{IncidentID: inc.ID, UpdateID: u.ID}), append(ids, "status:"+u.ID)
 		}
 	}
-	if (inc.State == incident.Resolved || inc.State == incident.Reviewed) && !inc.Comms.CasesClosed && len(inc.Cases) > 0 {
-		msgs = append(msgs, statusMessage(StatusMessage{IncidentID: inc.ID, CloseCases: true},
-			fmt.Sprintf("status:%s:close:%d", inc.ID, inc.ResolvedAt.UnixNano())))
+	if !inc.State.Open() && !inc.Comms.CasesClosed && len(inc.Cases) > 0 {
+		owed = append(owed, StatusMessage{IncidentID: inc.ID, CloseCases: true})
+		ids = append(ids, fmt.Sprintf("status:%s:close:%d", inc.ID, inc.ResolvedAt.UnixNano()))
 	}
-	if len(msgs) == 0 {
-		return nil
+	msgs := make([]bus.Message, len(owed))
+	for i, m := range owed {
+		var err error
+		if msgs[i], err = message(ids[i], "status", m); err != nil {
+			return err
+		}
 	}
-	if err := s.Queue.Send(ctx, QueueStatus, msgs...); err != nil {
-		return fault.Wrap(fault.Transient, err, "queueing status publication of %s", inc.ID)
-	}
-	return nil
-}
-
-func statusMessage(m StatusMessage, id string) bus.Message {
-	body, _ := json.Marshal(m)
-	return bus.Message{ID: id, Body: body, ContentType: "application/json", Subject: "status"}
+	return c.send(ctx, QueueStatus, msgs...)
 }
 
 // PublishStatus handles one status queue message: it publishes the update,
@@ -196,15 +193,18 @@ func statusMessage(m StatusMessage, id string) bus.Message {
 // cases linked to a resolved incident. Failures that may pass are retried by
 // a scheduled message, with back-off, for a day: retries do not depend on
 // the queue's delivery count, nor on the incident still being open.
-func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time) error {
+func (s *Comms) Publish(ctx context.Context, body []byte, now time.Time) error {
 	var m StatusMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return fault.Wrap(fault.Permanent, err, "status message is not valid JSON")
+	if err := decode(body, "status", &m); err != nil {
+		return err
 	}
 	if m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
 		return fault.New(fault.Permanent, "status message needs incidentId, and updateId or closeCases")
 	}
-	inc, err := s.Store.GetIncident(ctx, m.IncidentID)
+	inc, err := s.store.GetIncident(ctx, m.IncidentID)
+	if fault.Is(err, fault.NotFound) {
+		return fault.Wrap(fault.Permanent, err, "status work for an incident that does not exist")
+	}
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 	// what this attempt is about to send as pending: should it die after a
 	// page took an update, the next attempt asks the page before sending
 	// again. Updates already pending are resends.
-	attempt := randomID("pub-")
+	attempt := keys.Random("pub-")
 	resend := map[string]bool{} // publisher + "\x00" + update id
 	var busyUntil time.Time
 	if err := s.updateQuietly(ctx, inc.ID, func(cur *incident.Incident) bool {
@@ -272,7 +272,7 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 					text: fmt.Sprintf("gave up on %s after %s of failures", w.ID, giveUpAfter)})
 				continue
 			}
-			got, err := s.Publishers[id].PublishStatus(ctx, inc, w, remote, resend[id+"\x00"+w.ID])
+			got, err := s.publishers[id].PublishStatus(ctx, inc, w, remote, resend[id+"\x00"+w.ID])
 			if err == nil {
 				if got != "" {
 					remote = got
@@ -281,19 +281,19 @@ func (s *Service) PublishStatus(ctx context.Context, body []byte, now time.Time)
 				continue
 			}
 			if fault.Is(err, fault.Transient) {
-				if s.RetryAfter != nil {
-					if wait, ok := s.RetryAfter(err); ok && wait > retryAfter {
+				if s.retryAfter != nil {
+					if wait, ok := s.retryAfter(err); ok && wait > retryAfter {
 						retryAfter = wait
 					}
 				}
 				transient = err
-				s.Log.WarnContext(ctx, "status publisher failed; will retry", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
+				s.log.WarnContext(ctx, "status publisher failed; will retry", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
 				break // later updates wait: a page shows them in order
 			}
 			// Refused for good (a bad key, a removed page): say so on the
 			// timeline and stop trying it.
 			results = append(results, publishResult{publisher: id, update: w.ID, refused: true, text: "refused " + w.ID + ": " + err.Error()})
-			s.Log.ErrorContext(ctx, "status publisher refused the update", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
+			s.log.ErrorContext(ctx, "status publisher refused the update", "publisher", id, "incident", inc.ID, "update", w.ID, "err", err)
 		}
 	}
 	// Every linked case shows the updates, once each, in order.
@@ -327,7 +327,7 @@ const publishLease = 2 * time.Minute
 // retryStatus schedules m again: after wait when the page asked for one (or
 // another attempt holds the lease), else with back-off (30 s doubling to
 // 15 min). cause is logged.
-func (s *Service) retryStatus(ctx context.Context, m StatusMessage, wait time.Duration, cause error, now time.Time) error {
+func (s *Comms) retryStatus(ctx context.Context, m StatusMessage, wait time.Duration, cause error, now time.Time) error {
 	if m.Deferrals >= maxStatusRetries {
 		return fault.Wrap(fault.Permanent, cause, "status message for %s retried %d times", m.IncidentID, m.Deferrals)
 	}
@@ -339,11 +339,11 @@ func (s *Service) retryStatus(ctx context.Context, m StatusMessage, wait time.Du
 		base = "status:" + m.IncidentID + ":close"
 	}
 	m.Deferrals++
-	if _, err := s.Queue.Schedule(ctx, QueueStatus, now.Add(wait), statusMessage(m, fmt.Sprintf("%s:r%d", base, m.Deferrals))); err != nil {
-		return fault.Wrap(fault.Transient, err, "scheduling a retry of %s", base)
+	if _, err := s.schedule(ctx, QueueStatus, now.Add(wait), fmt.Sprintf("%s:r%d", base, m.Deferrals), "status", m); err != nil {
+		return err
 	}
 	if cause != nil {
-		s.Log.InfoContext(ctx, "status work retried later", "message", base, "in", wait, "why", cause.Error())
+		s.log.InfoContext(ctx, "status work retried later", "message", base, "in", wait, "why", cause.Error())
 	}
 	return nil
 }
@@ -369,7 +369,7 @@ func remoteNote(id string) string {
 // recordPublications writes what the attempt did, releases its lease, and
 // marks done the updates up to upTo that every page and (casesDone) every
 // linked case now has.
-func (s *Service) recordPublications(ctx context.Context, incID, attempt string, results []publishResult, upTo string, casesDone bool, now time.Time) error {
+func (s *Comms) recordPublications(ctx context.Context, incID, attempt string, results []publishResult, upTo string, casesDone bool, now time.Time) error {
 	return s.updateQuietly(ctx, incID, func(inc *incident.Incident) bool {
 		for _, r := range results {
 			inc.Comms.Publication(r.publisher).Record(r.update, r.remoteID)
@@ -392,14 +392,14 @@ func (s *Service) recordPublications(ctx context.Context, incID, attempt string,
 				}
 			}
 		}
-		inc.PlanComms(s.Catalog.Expectations(inc.Severity), now)
+		inc.PlanComms(s.cat.Expectations(inc.Severity), now)
 		return true
 	})
 }
 
 // closeCases resolves the cases linked to a resolved incident, pointing each
 // customer at the incident's latest public update.
-func (s *Service) closeCases(ctx context.Context, inc *incident.Incident, now time.Time) error {
+func (s *Comms) closeCases(ctx context.Context, inc *incident.Incident, now time.Time) error {
 	if inc.State != incident.Resolved && inc.State != incident.Reviewed || inc.Comms.CasesClosed {
 		return nil
 	}
@@ -426,48 +426,24 @@ func (s *Service) closeCases(ctx context.Context, inc *incident.Incident, now ti
 
 // changeCase reads a linked case and applies change; a case that no longer
 // exists is skipped.
-func (s *Service) changeCase(ctx context.Context, id string, change func(*incident.Case) bool) error {
-	c, err := s.Store.GetCase(ctx, id)
+func (c *core) changeCase(ctx context.Context, id string, change func(*incident.Case) bool) error {
+	_, err := c.updateCase(ctx, id, func(cs *incident.Case) (bool, error) { return change(cs), nil })
 	if fault.Is(err, fault.NotFound) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	return s.mutateCase(ctx, c, change)
+	return err
 }
 
 // publisherIDs lists the publishers configured in the catalog that this
 // service has a client for.
-func (s *Service) publisherIDs() []string {
+func (c *core) publisherIDs() []string {
 	var out []string
-	for _, id := range s.Catalog.Publishers() {
-		if _, ok := s.Publishers[id]; ok {
+	for _, id := range c.cat.Publishers() {
+		if _, ok := c.publishers[id]; ok {
 			out = append(out, id)
 		}
 	}
 	return out
-}
-
-// updateQuietly reads, changes and writes an incident when change says it
-// changed something, re-reading on a lost race. Unlike mutateIncident it
-// pages nobody and schedules nothing.
-func (s *Service) updateQuietly(ctx context.Context, id string, change func(*incident.Incident) bool) error {
-	for range maxStaleRetries {
-		inc, err := s.Store.GetIncident(ctx, id)
-		if err != nil {
-			return err
-		}
-		if !change(inc) {
-			return nil
-		}
-		err = s.Store.UpdateIncident(ctx, inc)
-		if fault.Is(err, fault.Stale) {
-			continue
-		}
-		return err
-	}
-	return fault.New(fault.Stale, "incident %s kept changing; try again", id)
 }
 
 // UpdateReminderResult counts what one reminder sweep did.
@@ -480,9 +456,9 @@ type UpdateReminderResult struct {
 // the communications lead, then tells the incident lead if the update is
 // still late; each once per lateness, both on the timeline. It also re-sends
 // updates that have not reached every page.
-func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateReminderResult, error) {
+func (s *Comms) Remind(ctx context.Context, now time.Time) (UpdateReminderResult, error) {
 	var res UpdateReminderResult
-	ids, err := s.Store.ListDueStatus(ctx, now, SweepBatch)
+	ids, err := s.store.ListDueStatus(ctx, now, SweepBatch)
 	if err != nil {
 		return res, err
 	}
@@ -490,11 +466,11 @@ func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateRemi
 	var firstErr error
 	for _, id := range ids {
 		var l incident.StatusLateness
-		_, err := s.mutateIncident(ctx, id, now, func(inc *incident.Incident) ([]incident.Page, error) {
-			// Unfinished updates are sent again by finish (dispatchStatus)
+		_, err := s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
+			// Unfinished updates are sent again by settle (dispatchStatus)
 			// once this write is stored.
 			retried := inc.RetryUnpublished(now)
-			cadence := s.Catalog.Expectations(inc.Severity).UpdateEvery
+			cadence := s.cat.Expectations(inc.Severity).UpdateEvery
 			l = inc.Lateness(cadence, now)
 			if l == incident.OnTime {
 				if !retried {
@@ -503,7 +479,7 @@ func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateRemi
 					// so that the stores recompute it from the document.
 					inc.Touch(now)
 				}
-				return nil, nil
+				return changed(), nil
 			}
 			to := statusRecipients(inc, l)
 			names := make([]string, 0, len(to))
@@ -511,18 +487,17 @@ func (s *Service) UpdateReminder(ctx context.Context, now time.Time) (UpdateRemi
 				names = append(names, s.personName(p))
 			}
 			if !inc.RecordLateness(l, names, cadence, now) {
-				return nil, nil
+				return delta{changed: retried}, nil
 			}
-			link := s.PublicURL + "/api/incidents/" + url.PathEscape(inc.ID)
 			var ns []incident.Notification
 			for _, p := range to {
-				ns = append(ns, paging.ForStatusLate(s.Catalog, inc, p, l == incident.EscalateToLead, cadence, link, now)...)
+				ns = append(ns, paging.ForStatusLate(s.cat, inc, p, l == incident.EscalateToLead, cadence, s.links.Incident(inc.ID), now)...)
 			}
-			return nil, s.send(ctx, ns)
+			return changed(), s.notify(ctx, ns)
 		})
 		switch {
 		case err != nil:
-			s.Log.ErrorContext(ctx, "update reminder failed", "incident", id, "err", err)
+			s.log.ErrorContext(ctx, "update reminder failed", "incident", id, "err", err)
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -564,8 +539,8 @@ func statusRecipients(inc *incident.Incident, l incident.StatusLateness) []strin
 	return out
 }
 
-func (s *Service) personName(id string) string {
-	if p, ok := s.Catalog.Person(id); ok && p.Name != "" {
+func (c *core) personName(id string) string {
+	if p, ok := c.cat.Person(id); ok && p.Name != "" {
 		return p.Name
 	}
 	return id
