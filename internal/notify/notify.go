@@ -29,7 +29,8 @@ import (
 
 // Channel delivers a notification on one medium. Deliver returns nil once the
 // service has accepted the message, and otherwise an error classified with
-// package fault (Transient or Permanent).
+// package fault (Transient or Permanent). A channel whose service can still
+// fail an accepted message is also a Follower.
 type Channel interface {
 	Deliver(ctx context.Context, n incident.Notification) error
 }
@@ -47,7 +48,8 @@ type Outbox interface {
 type Secrets func(name string) (string, bool)
 
 // Router delivers each notification on the channel it names. It implements
-// app.Notifier.
+// app.Notifier (Deliver); Send and Follow also follow what a service accepted
+// but has yet to deliver.
 type Router struct {
 	channels map[string]Channel
 	outbox   Outbox
@@ -113,28 +115,66 @@ func (c *routerConfig) router() *Router {
 	return &Router{channels: c.channels, outbox: c.outbox, only: c.only}
 }
 
-// Deliver sends n on the channel n.Channel names. A channel that is not configured
-// is a fault.Permanent error naming it, unless an outbox stands in for it.
+// Deliver sends n on the channel n.Channel names: Send, for callers that do
+// not follow operations. A channel that is not configured is a
+// fault.Permanent error naming it, unless an outbox stands in for it.
 func (r *Router) Deliver(ctx context.Context, n incident.Notification) error {
+	_, err := r.Send(ctx, n)
+	return err
+}
+
+// Send sends n on the channel n.Channel names, and reports what the send
+// achieved: for a channel whose service accepts and delivers later (e-mail),
+// the operation to Follow. A channel that is not configured is a
+// fault.Permanent error naming it, unless an outbox stands in for it; what
+// only the outbox recorded has nothing to follow.
+func (r *Router) Send(ctx context.Context, n incident.Notification) (Delivery, error) {
 	if n.Channel == "" {
-		return fault.New(fault.Permanent, "notification %s names no channel", n.Key)
+		return Delivery{}, fault.New(fault.Permanent, "notification %s names no channel", n.Key)
 	}
 	if r.outbox != nil {
 		if err := r.outbox.Deliver(ctx, n); err != nil {
-			return err
+			return Delivery{}, err
 		}
 		if r.only {
-			return nil
+			return Delivery{}, nil
 		}
 	}
 	ch, ok := r.channels[n.Channel]
 	if !ok {
 		if r.outbox != nil {
-			return nil // recorded: the outbox is this channel's stand-in
+			return Delivery{}, nil // recorded: the outbox is this channel's stand-in
 		}
-		return fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
+		return Delivery{}, fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
 	}
-	return ch.Deliver(ctx, n)
+	if f, ok := ch.(Follower); ok {
+		return f.Send(ctx, n)
+	}
+	return Delivery{}, ch.Deliver(ctx, n)
+}
+
+// Follow checks once, without waiting, the operation Send reported for n.
+// The error is about the check, not the operation: a fault.Transient one
+// (the service did not answer, or asked to retry: RetryAfter) means check
+// again later; a fault.Permanent one means it can never be checked (f is not
+// n's, or its channel is not configured to follow). What the operation came
+// to is in the Outcome.
+func (r *Router) Follow(ctx context.Context, n incident.Notification, f FollowUp) (Outcome, error) {
+	if f.Channel != n.Channel || f.Operation == "" {
+		return Outcome{}, fault.New(fault.Permanent, "%s: follow-up %s/%q is not of its channel %q", noteRef(n.Key), f.Channel, f.Operation, n.Channel)
+	}
+	if r.only {
+		return Outcome{}, fault.New(fault.Permanent, "%s: only the outbox records notifications, so there is nothing to follow", noteRef(n.Key))
+	}
+	ch, ok := r.channels[n.Channel]
+	if !ok {
+		return Outcome{}, fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
+	}
+	fl, ok := ch.(Follower)
+	if !ok {
+		return Outcome{}, fault.New(fault.Permanent, "notification channel %q has no operations to follow", n.Channel)
+	}
+	return fl.Follow(ctx, n, f)
 }
 
 // Configured lists the channels the router sends on, in incident.Channels order
