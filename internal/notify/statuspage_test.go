@@ -225,7 +225,7 @@ func TestStatuspageCreateAnswerWithoutID(t *testing.T) {
 
 func TestStatusUpdateRefusedBeforeAnyRequest(t *testing.T) {
 	f, sp := statuspageSetup(t)
-	hook, err := NewStatusHook(strings.TrimSuffix(f.Base(), "/v1")+"/hook", webhookKey, testOpts...)
+	hook, err := NewStatusHook(strings.TrimSuffix(f.Base(), "/v1")+"/hook", WebhookKeys{webhookKey}, testOpts...)
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, tc := range []struct {

@@ -160,7 +160,7 @@ func TestChannelConstructorsNeedSecrets(t *testing.T) {
 	assert.Error(t, err)
 	_, err = NewSlack(nil)
 	assert.Error(t, err)
-	_, err = NewWebhook(nil, make([]byte, 32))
+	_, err = NewWebhook(nil)
 	assert.Error(t, err)
 }
 
