@@ -1,6 +1,6 @@
 // Package notify delivers Vigil's notifications to people: one small channel type
 // per medium (Microsoft Teams through a Workflows webhook, Slack through an incoming
-// webhook, a signed generic webhook, e-mail and SMS through Azure Communication
+// webhook, a Standard Webhooks signed webhook, e-mail and SMS through Azure Communication
 // Services), a Router that hands each notification to the channel it names, and a
 // per-contact Throttle the application consults before it sends.
 //
@@ -10,13 +10,23 @@
 //     message is retried, and RetryAfter reports the delay the service asked for;
 //   - any other refusal (other 4xx, a redirect, a missing or malformed setting, an
 //     address the medium cannot take) is fault.Permanent: the message is parked,
-//     because sending it again can never succeed.
+//     because sending it again can never succeed;
 //
-// Webhook URLs are secrets: a notification's Address names the app setting that
-// holds one (a Key Vault reference in Azure), and the channel reads it through
-// Secrets at send time. No error this package returns carries a webhook URL, an
-// access token or a key; a refusal carries the HTTP status and at most 300 bytes of
-// the response body, with any such secret removed. The package does not log.
+// except where a provider documents otherwise: Statuspage's rate limit also
+// answers 420 (transient), and Vigil's own webhooks follow Standard Webhooks
+// (only 410 is permanent; every other failure is transient, with a back-off
+// RetryAfter reports, for a day).
+//
+// Accepted is not always delivered: ACS e-mail answers 202 and may still fail.
+// Router.Send reports such an operation and Router.Follow checks it; what each
+// channel's success means, and what Vigil cannot see, is in docs/channels.md.
+//
+// Webhook URLs and webhook signing keys are secrets: a notification's Address
+// names the app setting that holds one (a Key Vault reference in Azure), and the
+// channel reads it through Secrets at send time. No error this package returns
+// carries a webhook URL, an access token or a key; a refusal carries the HTTP
+// status and at most 300 bytes of the response body, with any such secret
+// removed. The package does not log.
 package notify
 
 import (
