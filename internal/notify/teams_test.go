@@ -186,6 +186,13 @@ func TestTeamsMessageFitsTeamsLimit(t *testing.T) {
 		require.NoError(t, ch.Deliver(context.Background(), n))
 	}
 	assert.Len(t, srv.Posted(), 3)
+
+	// Text that fits is not cut: < and & go as themselves, not as \u003c.
+	n := page(incident.ChannelTeams, "T")
+	n.Text = strings.Repeat("<", 5000)
+	require.NoError(t, ch.Deliver(context.Background(), n))
+	body := arr(t, srv.Posted()[3].Content["body"])
+	assert.Equal(t, n.Text, obj(t, body[len(body)-1])["text"])
 }
 
 // What Vigil cannot see: a flow that accepts and does not post (a private

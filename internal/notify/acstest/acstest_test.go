@@ -161,6 +161,7 @@ func TestSMSRecipientRejections(t *testing.T) {
 		{"not E.164", "4255550123", "", "Invalid To phone number format."},
 		{"request id not a UUID", "+14255550123", `,"repeatabilityRequestId":"ntf:1","repeatabilityFirstSent":"Sat, 14 Mar 2026 09:26:53 GMT"`, "repeatability-request-id"},
 		{"first sent not RFC 1123", "+14255550123", `,"repeatabilityRequestId":"` + opID + `","repeatabilityFirstSent":"2026-03-14T09:26:53Z"`, "RFC1123"},
+		{"first sent not a date", "+14255550123", `,"repeatabilityRequestId":"` + opID + `","repeatabilityFirstSent":"yesterday GMT"`, "RFC1123"},
 		{"request id alone", "+14255550123", `,"repeatabilityRequestId":"` + opID + `"`, "RFC1123"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
