@@ -1,6 +1,6 @@
-# Third-party secrets (status page key, chat webhook URLs) and Vigil's own
-# signing keys. RBAC only: the app reads secrets with its identity, through
-# Key Vault references in its settings.
+# Third-party secrets (status page key, chat webhook URLs, webhook receivers'
+# signing keys) and Vigil's own link-signing key. RBAC only: the app reads
+# secrets with its identity, through Key Vault references in its settings.
 resource "azurerm_key_vault" "vigil" {
   name                          = local.names.key_vault
   resource_group_name           = local.resource_group_name
@@ -20,10 +20,10 @@ resource "azurerm_key_vault" "vigil" {
 # uuid() draws from a cryptographic source; two of them give 244 random bits.
 locals {
   generated_secrets = {
-    # Acknowledge links and customer case links (HMAC).
+    # Acknowledge links and customer case links (HMAC). Webhook receivers
+    # each have their own signing key, which the operator puts in the vault
+    # and names in secret_settings (<URL setting>_SIGNING_KEY).
     "vigil-signing-key" = "VIGIL_SIGNING_KEY"
-    # The X-Vigil-Signature of generic webhooks.
-    "vigil-webhook-signing-key" = "VIGIL_WEBHOOK_SIGNING_KEY"
   }
 }
 

@@ -231,7 +231,7 @@ variable "extra_app_settings" {
 
 variable "signing_key_version" {
   type        = number
-  description = "Raise it to generate new signing keys (acknowledge and case links, webhook signatures). Links signed with the old key stop working."
+  description = "Raise it to generate a new link-signing key (acknowledge and case links). Links signed with the old key stop working. Webhook receivers' keys are the operator's (secret_settings)."
   default     = 1
 
   validation {

@@ -9,7 +9,9 @@ import (
 	"vigil/internal/catalog"
 )
 
-// check validates the catalog and prints every problem with its file and line.
+// check validates the catalog and prints every problem with its file and
+// line; warnings (valid but risky, such as Teams as someone's only channel)
+// are printed too, and do not fail it.
 func check(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -28,6 +30,9 @@ func check(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, w := range cat.Warnings() {
+		fmt.Fprintln(stderr, "warning: "+w.String())
 	}
 	fmt.Fprintf(stdout, "%s: ok — %s: %d tenants, %d teams, %d components\n",
 		*path, cat.Organisation, len(cat.Tenants), len(cat.Teams), len(cat.Components))

@@ -251,7 +251,9 @@ func unresolvedKeyVaultRefs(environ []string) []string {
 
 // publishersFromEnv builds the status publishers vigil.yaml configures, their
 // secrets read from the settings the catalog names (Key Vault references in
-// Azure). A configured publisher whose setting is missing stops start-up:
+// Azure): a status webhook's URL in its urlSetting, its own signing key in
+// the same name followed by _SIGNING_KEY. A configured publisher whose
+// setting is missing stops start-up:
 // updates would otherwise silently go nowhere. Under `vigil local` they are
 // built only with VIGIL_NOTIFY_SEND=1 (updates still reach linked cases);
 // VIGIL_STATUSPAGE_URL points Statuspage at a test server.
@@ -280,29 +282,29 @@ func publishersFromEnv(cat *catalog.Catalog, local bool) (map[string]app.StatusP
 		}
 		out["statuspage"] = p
 	}
-	if len(cfg.Webhooks) > 0 {
-		key, err := notify.WebhookKey(os.Getenv)
-		switch {
-		case err != nil:
-			return nil, err
-		case key == nil:
-			return nil, fmt.Errorf("%s is not set: status webhooks are signed with it", notify.SettingWebhookSigningKey)
+	for _, w := range cfg.Webhooks {
+		u := get(w.URLSetting)
+		if u == "" {
+			return nil, fmt.Errorf("%s is not set: it holds the URL of status webhook %s", w.URLSetting, w.ID)
 		}
-		for _, w := range cfg.Webhooks {
-			u := get(w.URLSetting)
-			if u == "" {
-				return nil, fmt.Errorf("%s is not set: it holds the URL of status webhook %s", w.URLSetting, w.ID)
-			}
-			var hookOpts []notify.ChannelOption
-			if local {
-				hookOpts = append(hookOpts, notify.WithInsecureHTTP())
-			}
-			h, err := notify.NewStatusHook(u, key, hookOpts...)
-			if err != nil {
-				return nil, fmt.Errorf("statusPublishing.webhooks %s (%s): %w", w.ID, w.URLSetting, err)
-			}
-			out[w.ID] = h
+		keySetting := notify.WebhookKeySetting(w.URLSetting)
+		text := get(keySetting)
+		if text == "" {
+			return nil, fmt.Errorf("%s is not set: it holds the signing key of status webhook %s (each receiver has its own)", keySetting, w.ID)
 		}
+		keys, err := notify.ParseWebhookKeys(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", keySetting, err)
+		}
+		var hookOpts []notify.ChannelOption
+		if local {
+			hookOpts = append(hookOpts, notify.WithInsecureHTTP())
+		}
+		h, err := notify.NewStatusHook(u, keys, hookOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("statusPublishing.webhooks %s (%s): %w", w.ID, w.URLSetting, err)
+		}
+		out[w.ID] = h
 	}
 	return out, nil
 }

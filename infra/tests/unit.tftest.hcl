@@ -202,8 +202,8 @@ run "no_keys_or_connection_strings_in_app_settings" {
     error_message = "The host's storage must be reached with the identity."
   }
   assert {
-    condition     = startswith(azurerm_function_app_flex_consumption.vigil.app_settings["VIGIL_SIGNING_KEY"], "@Microsoft.KeyVault(") && startswith(azurerm_function_app_flex_consumption.vigil.app_settings["VIGIL_WEBHOOK_SIGNING_KEY"], "@Microsoft.KeyVault(")
-    error_message = "Signing keys must be Key Vault references."
+    condition     = startswith(azurerm_function_app_flex_consumption.vigil.app_settings["VIGIL_SIGNING_KEY"], "@Microsoft.KeyVault(")
+    error_message = "The signing key must be a Key Vault reference."
   }
   assert {
     condition     = azurerm_function_app_flex_consumption.vigil.app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=44444444-4444-4444-4444-444444444444;Authorization=AAD"

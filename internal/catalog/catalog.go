@@ -44,6 +44,7 @@ type Catalog struct {
 	// StatusPublishing: where customer-facing status updates go.
 	StatusPublishing StatusPublishing `yaml:"statusPublishing"`
 
+	warnings     Problems
 	expectations map[incident.Severity]incident.Expectations
 	byComponent  map[string]*Component
 	byTenant     map[string]*Tenant
@@ -227,6 +228,8 @@ func Parse(name string, data []byte) (*Catalog, error) {
 		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
 		return nil, v.problems
 	}
+	sort.SliceStable(v.warnings, func(i, j int) bool { return v.warnings[i].Line < v.warnings[j].Line })
+	c.warnings = v.warnings
 	c.index()
 	return &c, nil
 }
@@ -241,11 +244,20 @@ type validator struct {
 	file     string
 	root     *yaml.Node
 	problems Problems
+	warnings Problems
 }
 
 func (v *validator) add(path []any, format string, args ...any) {
 	v.problems = append(v.problems, Problem{File: v.file, Line: lineOf(v.root, path), Path: render(path), Issue: fmt.Sprintf(format, args...)})
 }
+
+// warn notes something valid but risky: vigil check prints it and passes.
+func (v *validator) warn(path []any, format string, args ...any) {
+	v.warnings = append(v.warnings, Problem{File: v.file, Line: lineOf(v.root, path), Path: render(path), Issue: fmt.Sprintf(format, args...)})
+}
+
+// Warnings lists what is valid in the catalog but risky, in file order.
+func (c *Catalog) Warnings() Problems { return c.warnings }
 
 func (v *validator) check(c *Catalog) {
 	if strings.TrimSpace(c.Organisation) == "" {

@@ -188,6 +188,11 @@ func (v *validator) checkOnCall(c *Catalog, teams map[string]bool, components ma
 		if pc == (PersonContacts{}) {
 			v.add(append(path, "contacts"), "a person needs at least one of email, sms, teams, slack, webhook")
 		}
+		if pc.Teams != "" && pc == (PersonContacts{Teams: pc.Teams}) {
+			v.warn(append(path, "contacts"), "teams is %s's only channel: a Teams Workflows webhook answers 202 once the flow starts, "+
+				"and the flow cannot post to a private channel and stops when its owner leaves, without Vigil seeing it; "+
+				"add email, sms, slack or webhook so that pages reach them", p.ID)
+		}
 		if pc.Email != "" {
 			if a, err := mail.ParseAddress(pc.Email); err != nil || a.Address != pc.Email {
 				v.add(append(path, "contacts", "email"), "%q is not a valid email address", pc.Email)

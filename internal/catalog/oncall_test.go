@@ -455,3 +455,22 @@ func TestTargetText(t *testing.T) {
 		require.Empty(t, parse(bad).Kind, "%q is malformed: the validator reports it with its line", bad)
 	}
 }
+
+// A Teams Workflows 202 only means the flow started (it cannot post to a
+// private channel, and stops when its owner leaves): Teams as a person's
+// only channel is a warning, not an error.
+func TestTeamsAsOnlyChannelIsAWarning(t *testing.T) {
+	doc := edit(t, "      email: ben@acme.example\n", "      teams: TEAMS_WEBHOOK_BEN\n")
+	cat, err := Parse("cat.yaml", []byte(doc))
+	require.NoError(t, err, "still a valid catalog")
+	ws := cat.Warnings()
+	require.Len(t, ws, 1)
+	require.Equal(t, "people[1].contacts", ws[0].Path)
+	require.Equal(t, lineWith(t, doc, "TEAMS_WEBHOOK_BEN")-1, ws[0].Line)
+	require.Contains(t, ws[0].Issue, "teams is ben's only channel")
+	require.Contains(t, ws[0].Issue, "private channel")
+
+	cat, err = Parse("cat.yaml", []byte(validOnCall))
+	require.NoError(t, err)
+	require.Empty(t, cat.Warnings(), "amara has teams and more")
+}

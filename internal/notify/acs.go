@@ -30,12 +30,13 @@ const (
 	// tokenRefreshMargin renews a cached token this long before it expires
 	// when the credential suggests no refresh time.
 	tokenRefreshMargin = 5 * time.Minute
-	// repeatabilityWindow is how old a notification may be and still be sent
-	// as a repeatable request. ACS tracks repeatable requests for 5 minutes
+	// repeatabilityWindow is how old a text may be and still be sent as a
+	// repeatable request (SMS's repeatabilityRequestId and
+	// repeatabilityFirstSent). ACS tracks repeatable requests for 5 minutes
 	// ("Repeatable requests" in the ACS REST reference) and refuses an older
-	// Repeatability-First-Sent with 412; the minute's margin covers clock skew.
-	// An older notification is sent without the repeatability fields, so a
-	// late retry may page twice rather than not at all.
+	// first-sent time with 412; the minute's margin covers clock skew. An older
+	// text is sent without the repeatability fields, so a late retry may page
+	// twice rather than not at all.
 	repeatabilityWindow = 4 * time.Minute
 )
 
@@ -102,6 +103,12 @@ func refreshAt(t azcore.AccessToken) time.Time {
 // token and is Transient: the next attempt signs in again.
 func (a *acsClient) post(ctx context.Context, path, version string, body []byte, h http.Header,
 	secrets []string, kind func(int) fault.Kind) (*response, error) {
+	return a.call(ctx, http.MethodPost, path, version, body, h, secrets, kind)
+}
+
+// call is post with another method: a GET has no body.
+func (a *acsClient) call(ctx context.Context, method, path, version string, body []byte, h http.Header,
+	secrets []string, kind func(int) fault.Kind) (*response, error) {
 	tok, err := a.bearer(ctx)
 	if err != nil {
 		return nil, err
@@ -111,9 +118,9 @@ func (a *acsClient) post(ctx context.Context, path, version string, body []byte,
 	}
 	h.Set("Authorization", "Bearer "+tok)
 	rq := request{
-		channel: a.channel,
-		url:     a.endpoint + path + "?api-version=" + url.QueryEscape(version),
-		body:    body, header: h,
+		channel: a.channel, method: method,
+		url:  a.endpoint + path + "?api-version=" + url.QueryEscape(version),
+		body: body, header: h,
 		secrets: append([]string{tok}, secrets...),
 	}
 	resp, err := a.cfg.send(ctx, rq)
@@ -144,7 +151,7 @@ func repeatable(created, now time.Time) bool {
 	return age < repeatabilityWindow && age > -repeatabilityWindow
 }
 
-// firstSent formats t as ACS wants Repeatability-First-Sent: IMF-fixdate (RFC
+// firstSent formats t as ACS wants repeatabilityFirstSent: IMF-fixdate (RFC
 // 1123 with "GMT").
 func firstSent(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 

@@ -3,11 +3,15 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"net/mail"
+	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
@@ -18,28 +22,33 @@ import (
 // Email sends mail through Azure Communication Services Email.
 //
 // Request, as documented in "Email - Send" (ACS REST reference, api-version
-// 2023-03-31) and "Repeatable requests":
+// 2023-03-31):
 //
 //	POST {endpoint}/emails:send?api-version=2023-03-31
 //	Authorization: Bearer <Entra ID token for https://communication.azure.com/.default>
 //	Content-Type: application/json
 //	Operation-Id: <UUID derived from the notification key>
-//	Repeatability-Request-Id: <the same UUID>            (while the notification is under 4 min old)
-//	Repeatability-First-Sent: <CreatedAt, IMF-fixdate>   (idem)
 //
 //	{"senderAddress": "...",
 //	 "content": {"subject": "...", "plainText": "...", "html": "..."},
 //	 "recipients": {"to": [{"address": "...", "displayName": "..."}]},
 //	 "userEngagementTrackingDisabled": true}
 //
-// The service answers 202 Accepted with {"id": ..., "status": "Running"} and
-// delivers later; Vigil does not poll the operation. Operation-Id is the
-// documented, client-chosen id of the send operation, so a redelivered message
-// names the same operation; the repeatability headers make the service replay its
-// first answer to a repeat within its 5-minute tracking window. A 409 (the first
-// request is still being processed) and a 412 (the repeatability window has
-// passed: the next attempt goes without the headers) are retried, like 408, 429 and
-// 5xx. Engagement tracking is off so that ack links are not rewritten.
+// The service answers 202 Accepted with {"id": ..., "status": "Running"}, an
+// Operation-Location and a retry-after, and sends later: the operation can
+// still end Failed or Canceled. Send reports the operation to follow, and
+// Follow reads it once ("Email - Get Send Result"):
+//
+//	GET {endpoint}/emails/operations/{operation id}?api-version=2023-03-31
+//
+//	{"id": ..., "status": "Running" | "Succeeded" | "Failed" | "Canceled",
+//	 "error": {"code": ..., "message": ...}}   (retry-after while Running)
+//
+// Operation-Id is the documented, client-chosen id of the send operation, so a
+// redelivered message names the same operation. The version has no
+// Repeatability-* headers (only the 2021-10-01 preview had them), so none is
+// sent. 408, 429 and 5xx are retried; other refusals are permanent.
+// Engagement tracking is off so that ack links are not rewritten.
 type Email struct {
 	acs    *acsClient
 	sender string
@@ -138,32 +147,131 @@ func emailPayload(sender, to string, n incident.Notification) emailMessage {
 	}
 }
 
-func emailStatusKind(status int) fault.Kind {
-	if status == http.StatusConflict || status == http.StatusPreconditionFailed {
-		return fault.Transient
-	}
-	return statusKind(status)
+// emailSendResult is the service's view of a send operation.
+type emailSendResult struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
 }
 
-// Deliver sends n to the mailbox n.Address.
+// ACS send operation statuses.
+const (
+	acsSucceeded = "Succeeded"
+	acsFailed    = "Failed"
+	acsCanceled  = "Canceled"
+)
+
+// operationID is what Follow accepts as an ACS operation id: a UUID, or at
+// least nothing that could leave its path segment.
+var operationID = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
+
+// Deliver sends n to the mailbox n.Address: Send, without following it.
 func (e *Email) Deliver(ctx context.Context, n incident.Notification) error {
+	_, err := e.Send(ctx, n)
+	return err
+}
+
+// Send sends n to the mailbox n.Address. Accepted, the e-mail is an
+// operation to follow (Delivery.FollowUp), unless the answer already says it
+// succeeded; an answer saying it failed is a fault.Permanent error.
+func (e *Email) Send(ctx context.Context, n incident.Notification) (Delivery, error) {
 	addr, err := mail.ParseAddress(strings.TrimSpace(n.Address))
 	if err != nil {
-		return fault.New(fault.Permanent, "email: the address of %s is not an e-mail address", noteRef(n.Key))
+		return Delivery{}, fault.New(fault.Permanent, "email: the address of %s is not an e-mail address", noteRef(n.Key))
 	}
 	body, err := json.Marshal(emailPayload(e.sender, addr.Address, n))
 	if err != nil {
-		return fault.Wrap(fault.Internal, err, "email: encoding %s", noteRef(n.Key))
+		return Delivery{}, fault.Wrap(fault.Internal, err, "email: encoding %s", noteRef(n.Key))
 	}
 	h := http.Header{}
+	var sentID string
 	if n.Key != "" { // without a key there is nothing to be idempotent by
-		id := keyUUID(n.Key)
-		h.Set("Operation-Id", id)
-		if repeatable(n.CreatedAt, e.acs.cfg.now()) {
-			h.Set("Repeatability-Request-Id", id)
-			h.Set("Repeatability-First-Sent", firstSent(n.CreatedAt))
-		}
+		sentID = keyUUID(n.Key)
+		h.Set("Operation-Id", sentID)
 	}
-	_, err = e.acs.post(ctx, "/emails:send", EmailAPIVersion, body, h, linkSecrets(n), emailStatusKind)
-	return err
+	resp, err := e.acs.post(ctx, "/emails:send", EmailAPIVersion, body, h, linkSecrets(n), nil)
+	if err != nil {
+		return Delivery{}, err
+	}
+	var res emailSendResult
+	_ = json.Unmarshal(resp.body, &res) // accepted whatever the body says
+	id := res.ID
+	if id == "" {
+		id = operationFromLocation(resp.header.Get("Operation-Location"))
+	}
+	if id == "" {
+		id = sentID
+	}
+	wait, ok := parseRetryAfter(resp.header, e.acs.cfg.now())
+	if !ok || wait <= 0 {
+		wait = DefaultCheckAfter
+	}
+	o := e.outcome(n, id, res, wait)
+	switch {
+	case o.State == Delivered:
+		return Delivery{}, nil
+	case o.State == Failed:
+		return Delivery{}, o.Err
+	case id == "" || !operationID.MatchString(id):
+		// Accepted, but with no operation to follow: this is all Vigil learns.
+		return Delivery{}, nil
+	}
+	return Delivery{FollowUp: &FollowUp{Channel: incident.ChannelEmail, Operation: id}, CheckAfter: wait}, nil
+}
+
+// Follow reads the send operation f once.
+func (e *Email) Follow(ctx context.Context, n incident.Notification, f FollowUp) (Outcome, error) {
+	if f.Channel != incident.ChannelEmail || !operationID.MatchString(f.Operation) {
+		return Outcome{}, fault.New(fault.Permanent, "email: %q is not an ACS operation id to follow (%s)", f.Operation, noteRef(n.Key))
+	}
+	resp, err := e.acs.call(ctx, http.MethodGet, "/emails/operations/"+f.Operation, EmailAPIVersion, nil, nil, linkSecrets(n), nil)
+	if err != nil {
+		var he *HTTPError
+		if errors.As(err, &he) && he.Status == http.StatusNotFound {
+			// The service no longer knows it: whatever became of the e-mail,
+			// Vigil cannot tell that it arrived.
+			return Outcome{State: Failed, Err: fault.Wrap(fault.Permanent, &OperationError{Status: "NotFound", Message: he.Body},
+				"email: %s: the service does not know operation %s", noteRef(n.Key), f.Operation)}, nil
+		}
+		return Outcome{}, err
+	}
+	var res emailSendResult
+	if err := json.Unmarshal(resp.body, &res); err != nil || res.Status == "" {
+		return Outcome{}, fault.New(fault.Transient, "email: the status of operation %s is not readable (HTTP %d); check again", f.Operation, resp.status)
+	}
+	wait, ok := parseRetryAfter(resp.header, e.acs.cfg.now())
+	if !ok || wait <= 0 {
+		wait = DefaultCheckAfter
+	}
+	return e.outcome(n, f.Operation, res, wait), nil
+}
+
+// outcome is what a send result says of operation id.
+func (e *Email) outcome(n incident.Notification, id string, res emailSendResult, wait time.Duration) Outcome {
+	switch res.Status {
+	case acsSucceeded:
+		return Outcome{State: Delivered}
+	case acsFailed, acsCanceled:
+		oe := &OperationError{Status: res.Status}
+		if res.Error != nil {
+			oe.Code = res.Error.Code
+			oe.Message = snippet([]byte(res.Error.Message), linkSecrets(n))
+		}
+		return Outcome{State: Failed, Err: fault.Wrap(fault.Permanent, oe, "email: %s was not delivered (operation %s)", noteRef(n.Key), id)}
+	}
+	// Running, NotStarted, or a status this version does not list: wait.
+	return Outcome{State: Pending, CheckAfter: wait}
+}
+
+// operationFromLocation is the operation id at the end of an Operation-Location.
+func operationFromLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimRight(u.Path, "/")
+	return p[strings.LastIndex(p, "/")+1:]
 }

@@ -32,14 +32,14 @@ func TestNoSecretInAnyError(t *testing.T) {
 		teamsURL := srv.URL + teamsPath + "?" + teamsQuery
 		slackURL := srv.URL + slackPath
 		hookURL := srv.URL + webhookPath
-		secrets := secretsOf(map[string]string{"TEAMS": teamsURL, "SLACK": slackURL, "HOOK": hookURL})
+		secrets := secretsOf(map[string]string{"TEAMS": teamsURL, "SLACK": slackURL, "HOOK": hookURL, "HOOK_SIGNING_KEY": webhookSecret})
 		cred := newFakeCred()
 
 		teams, err := NewTeams(secrets, testOpts...)
 		require.NoError(t, err)
 		slack, err := NewSlack(secrets, testOpts...)
 		require.NoError(t, err)
-		hook, err := NewWebhook(secrets, webhookKey, testOpts...)
+		hook, err := NewWebhook(secrets, testOpts...)
 		require.NoError(t, err)
 		email, err := NewEmail(srv.URL, emailSender, cred, testOpts...)
 		require.NoError(t, err)
@@ -59,7 +59,7 @@ func TestNoSecretInAnyError(t *testing.T) {
 			err := tc.ch.Deliver(context.Background(), tc.n)
 			require.Error(t, err, "%s %d", tc.n.Channel, status)
 			noSecrets(t, err, teamsURL, teamsPath, "TEAMSSECRETSIG", slackURL, "SLACKSECRET", hookURL,
-				"WEBHOOKSECRETPATH", testToken, "SIGNEDACKTOKEN", string(webhookKey))
+				"WEBHOOKSECRETPATH", testToken, "SIGNEDACKTOKEN", string(webhookKey), webhookSecret)
 			var he *HTTPError
 			require.ErrorAs(t, err, &he)
 			assert.LessOrEqual(t, len(he.Body), maxErrorBody)
@@ -93,7 +93,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 	srv := newStub(t, func(w http.ResponseWriter, _ hit) { <-release })
 	defer close(release)
 	url := srv.URL + webhookPath
-	hook, err := NewWebhook(secretsOf(map[string]string{"HOOK": url}), webhookKey,
+	hook, err := NewWebhook(secretsOf(map[string]string{"HOOK": url, "HOOK_SIGNING_KEY": webhookSecret}),
 		append(testOpts, WithTimeout(50*time.Millisecond))...)
 	require.NoError(t, err)
 	err = hook.Deliver(context.Background(), page(incident.ChannelWebhook, "HOOK"))

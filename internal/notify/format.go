@@ -16,12 +16,18 @@ func sevLabel(s incident.Severity) string {
 	return strings.ToUpper(s.String())
 }
 
-// titled prefixes the subject with the severity: "[SEV1] Checkout is down".
+// titled prefixes the subject with the severity, "[SEV1] Checkout is down",
+// unless it starts with it already (pages' subjects do): once is enough.
 func titled(n incident.Notification) string {
-	if l := sevLabel(n.Severity); l != "" {
-		return "[" + l + "] " + n.Subject
+	l := sevLabel(n.Severity)
+	if l == "" {
+		return n.Subject
 	}
-	return n.Subject
+	prefix := "[" + l + "]"
+	if len(n.Subject) >= len(prefix) && strings.EqualFold(n.Subject[:len(prefix)], prefix) {
+		return n.Subject
+	}
+	return prefix + " " + n.Subject
 }
 
 // openTitle names the button that opens n.Link.

@@ -215,11 +215,17 @@ func (e *HTTPError) Error() string {
 }
 
 // RetryAfter reports the delay the service asked for (Retry-After, retry-after-ms
-// or x-ms-retry-after-ms) before a transient failure is retried, capped at an hour.
+// or x-ms-retry-after-ms) before a transient failure is retried, capped at an
+// hour; or, when it asked for none, the back-off the channel's own rule sets
+// (Vigil's webhooks).
 func RetryAfter(err error) (time.Duration, bool) {
 	var he *HTTPError
 	if errors.As(err, &he) && he.hasRetryAfter {
 		return he.retryAfter, true
+	}
+	var re *retryAfterError
+	if errors.As(err, &re) {
+		return re.wait, true
 	}
 	return 0, false
 }

@@ -1,6 +1,6 @@
 // Package notify delivers Vigil's notifications to people: one small channel type
 // per medium (Microsoft Teams through a Workflows webhook, Slack through an incoming
-// webhook, a signed generic webhook, e-mail and SMS through Azure Communication
+// webhook, a Standard Webhooks signed webhook, e-mail and SMS through Azure Communication
 // Services), a Router that hands each notification to the channel it names, and a
 // per-contact Throttle the application consults before it sends.
 //
@@ -10,13 +10,23 @@
 //     message is retried, and RetryAfter reports the delay the service asked for;
 //   - any other refusal (other 4xx, a redirect, a missing or malformed setting, an
 //     address the medium cannot take) is fault.Permanent: the message is parked,
-//     because sending it again can never succeed.
+//     because sending it again can never succeed;
 //
-// Webhook URLs are secrets: a notification's Address names the app setting that
-// holds one (a Key Vault reference in Azure), and the channel reads it through
-// Secrets at send time. No error this package returns carries a webhook URL, an
-// access token or a key; a refusal carries the HTTP status and at most 300 bytes of
-// the response body, with any such secret removed. The package does not log.
+// except where a provider documents otherwise: Statuspage's rate limit also
+// answers 420 (transient), and Vigil's own webhooks follow Standard Webhooks
+// (only 410 is permanent; every other failure is transient, with a back-off
+// RetryAfter reports, for a day).
+//
+// Accepted is not always delivered: ACS e-mail answers 202 and may still fail.
+// Router.Send reports such an operation and Router.Follow checks it; what each
+// channel's success means, and what Vigil cannot see, is in docs/channels.md.
+//
+// Webhook URLs and webhook signing keys are secrets: a notification's Address
+// names the app setting that holds one (a Key Vault reference in Azure), and the
+// channel reads it through Secrets at send time. No error this package returns
+// carries a webhook URL, an access token or a key; a refusal carries the HTTP
+// status and at most 300 bytes of the response body, with any such secret
+// removed. The package does not log.
 package notify
 
 import (
@@ -29,7 +39,8 @@ import (
 
 // Channel delivers a notification on one medium. Deliver returns nil once the
 // service has accepted the message, and otherwise an error classified with
-// package fault (Transient or Permanent).
+// package fault (Transient or Permanent). A channel whose service can still
+// fail an accepted message is also a Follower.
 type Channel interface {
 	Deliver(ctx context.Context, n incident.Notification) error
 }
@@ -47,7 +58,8 @@ type Outbox interface {
 type Secrets func(name string) (string, bool)
 
 // Router delivers each notification on the channel it names. It implements
-// app.Notifier.
+// app.Notifier (Deliver); Send and Follow also follow what a service accepted
+// but has yet to deliver.
 type Router struct {
 	channels map[string]Channel
 	outbox   Outbox
@@ -113,28 +125,66 @@ func (c *routerConfig) router() *Router {
 	return &Router{channels: c.channels, outbox: c.outbox, only: c.only}
 }
 
-// Deliver sends n on the channel n.Channel names. A channel that is not configured
-// is a fault.Permanent error naming it, unless an outbox stands in for it.
+// Deliver sends n on the channel n.Channel names: Send, for callers that do
+// not follow operations. A channel that is not configured is a
+// fault.Permanent error naming it, unless an outbox stands in for it.
 func (r *Router) Deliver(ctx context.Context, n incident.Notification) error {
+	_, err := r.Send(ctx, n)
+	return err
+}
+
+// Send sends n on the channel n.Channel names, and reports what the send
+// achieved: for a channel whose service accepts and delivers later (e-mail),
+// the operation to Follow. A channel that is not configured is a
+// fault.Permanent error naming it, unless an outbox stands in for it; what
+// only the outbox recorded has nothing to follow.
+func (r *Router) Send(ctx context.Context, n incident.Notification) (Delivery, error) {
 	if n.Channel == "" {
-		return fault.New(fault.Permanent, "notification %s names no channel", n.Key)
+		return Delivery{}, fault.New(fault.Permanent, "notification %s names no channel", n.Key)
 	}
 	if r.outbox != nil {
 		if err := r.outbox.Deliver(ctx, n); err != nil {
-			return err
+			return Delivery{}, err
 		}
 		if r.only {
-			return nil
+			return Delivery{}, nil
 		}
 	}
 	ch, ok := r.channels[n.Channel]
 	if !ok {
 		if r.outbox != nil {
-			return nil // recorded: the outbox is this channel's stand-in
+			return Delivery{}, nil // recorded: the outbox is this channel's stand-in
 		}
-		return fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
+		return Delivery{}, fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
 	}
-	return ch.Deliver(ctx, n)
+	if f, ok := ch.(Follower); ok {
+		return f.Send(ctx, n)
+	}
+	return Delivery{}, ch.Deliver(ctx, n)
+}
+
+// Follow checks once, without waiting, the operation Send reported for n.
+// The error is about the check, not the operation: a fault.Transient one
+// (the service did not answer, or asked to retry: RetryAfter) means check
+// again later; a fault.Permanent one means it can never be checked (f is not
+// n's, or its channel is not configured to follow). What the operation came
+// to is in the Outcome.
+func (r *Router) Follow(ctx context.Context, n incident.Notification, f FollowUp) (Outcome, error) {
+	if f.Channel != n.Channel || f.Operation == "" {
+		return Outcome{}, fault.New(fault.Permanent, "%s: follow-up %s/%q is not of its channel %q", noteRef(n.Key), f.Channel, f.Operation, n.Channel)
+	}
+	if r.only {
+		return Outcome{}, fault.New(fault.Permanent, "%s: only the outbox records notifications, so there is nothing to follow", noteRef(n.Key))
+	}
+	ch, ok := r.channels[n.Channel]
+	if !ok {
+		return Outcome{}, fault.New(fault.Permanent, "notification channel %q is not configured", n.Channel)
+	}
+	fl, ok := ch.(Follower)
+	if !ok {
+		return Outcome{}, fault.New(fault.Permanent, "notification channel %q has no operations to follow", n.Channel)
+	}
+	return fl.Follow(ctx, n, f)
 }
 
 // Configured lists the channels the router sends on, in incident.Channels order

@@ -7,11 +7,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"vigil/internal/incident"
-	"vigil/internal/signedlink"
 )
 
 // App settings FromSettings reads. In Azure they are app settings (set by
-// Terraform; the signing key is a Key Vault reference).
+// Terraform). Webhook URLs and webhook signing keys are in the settings the
+// catalog names (Key Vault references in Azure).
 const (
 	// SettingACSEndpoint is the Azure Communication Services endpoint,
 	// https://<resource>.communication.azure.com. E-mail and SMS need it.
@@ -22,9 +22,6 @@ const (
 	// SettingACSSMSFrom is the E.164 number SMS are sent from, acquired on the
 	// ACS resource. Setting it turns SMS on.
 	SettingACSSMSFrom = "ACS_SMS_FROM"
-	// SettingWebhookSigningKey is the base64 key (at least 32 bytes) generic
-	// webhooks are signed with. Setting it turns generic webhooks on.
-	SettingWebhookSigningKey = "VIGIL_WEBHOOK_SIGNING_KEY"
 )
 
 // EnvSecrets reads webhook URLs from the settings getenv returns; an empty
@@ -36,27 +33,13 @@ func EnvSecrets(getenv func(string) string) Secrets {
 	}
 }
 
-// WebhookKey reads the key webhooks (paging and status) are signed with:
-// nil when VIGIL_WEBHOOK_SIGNING_KEY is unset, an error naming it when it is
-// not a base64 key of at least 32 bytes.
-func WebhookKey(getenv func(string) string) ([]byte, error) {
-	text := strings.TrimSpace(getenv(SettingWebhookSigningKey))
-	if text == "" {
-		return nil, nil
-	}
-	key, err := signedlink.ParseKey(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", SettingWebhookSigningKey, err)
-	}
-	return key, nil
-}
-
 // FromSettings builds the router from app settings, and lists the channels it
 // sends on (in incident.Channels order):
 //
-//   - teams and slack are always on: each notification's address names the
-//     setting holding its webhook URL, read when it is sent;
-//   - webhook is on when VIGIL_WEBHOOK_SIGNING_KEY is set;
+//   - teams, slack and webhook are always on: each notification's address
+//     names the setting holding its webhook URL, read when it is sent (and,
+//     for webhook, the setting holding the receiver's signing key: the same
+//     name followed by _SIGNING_KEY);
 //   - email is on when ACS_ENDPOINT and ACS_EMAIL_SENDER are set, sms when
 //     ACS_ENDPOINT and ACS_SMS_FROM are; both sign in with cred (the app's
 //     managed identity), which they then require.
@@ -82,17 +65,11 @@ func FromSettings(getenv func(string) string, cred azcore.TokenCredential, opts 
 	}
 	built[incident.ChannelSlack] = slack
 
-	key, err := WebhookKey(getenv)
+	wh, err := NewWebhook(secrets, chanOpts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	if key != nil {
-		wh, err := NewWebhook(secrets, key, chanOpts...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", SettingWebhookSigningKey, err)
-		}
-		built[incident.ChannelWebhook] = wh
-	}
+	built[incident.ChannelWebhook] = wh
 
 	endpoint, sender, from := get(SettingACSEndpoint), get(SettingACSEmailSender), get(SettingACSSMSFrom)
 	switch {

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"testing"
 
@@ -17,8 +16,6 @@ func envOf(m map[string]string) func(string) string {
 	return func(name string) string { return m[name] }
 }
 
-var testSigningKey = base64.StdEncoding.EncodeToString(webhookKey)
-
 func TestFromSettingsReportsTheChannels(t *testing.T) {
 	cred := newFakeCred()
 	cases := []struct {
@@ -26,13 +23,12 @@ func TestFromSettingsReportsTheChannels(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{"nothing set", nil, []string{"teams", "slack"}},
-		{"signing key", map[string]string{SettingWebhookSigningKey: testSigningKey}, []string{"teams", "slack", "webhook"}},
+		{"nothing set", nil, []string{"teams", "slack", "webhook"}},
 		{"email only", map[string]string{SettingACSEndpoint: "https://vigil.communication.azure.com", SettingACSEmailSender: emailSender},
-			[]string{"teams", "slack", "email"}},
+			[]string{"teams", "slack", "email", "webhook"}},
 		{"everything", map[string]string{
 			SettingACSEndpoint: "https://vigil.communication.azure.com", SettingACSEmailSender: emailSender,
-			SettingACSSMSFrom: smsFrom, SettingWebhookSigningKey: testSigningKey,
+			SettingACSSMSFrom: smsFrom,
 		}, []string{"teams", "slack", "sms", "email", "webhook"}},
 	}
 	for _, tc := range cases {
@@ -60,8 +56,6 @@ func TestFromSettingsNamesWhatIsWrong(t *testing.T) {
 		{"plain http endpoint", map[string]string{SettingACSEndpoint: "http://vigil.communication.azure.com", SettingACSSMSFrom: smsFrom}, false, SettingACSEndpoint},
 		{"bad sender", map[string]string{SettingACSEndpoint: endpoint, SettingACSEmailSender: "nobody"}, false, SettingACSEmailSender},
 		{"bad number", map[string]string{SettingACSEndpoint: endpoint, SettingACSSMSFrom: "555"}, false, SettingACSSMSFrom},
-		{"key not base64", map[string]string{SettingWebhookSigningKey: "!!not-base64-secret!!"}, false, SettingWebhookSigningKey},
-		{"key too short", map[string]string{SettingWebhookSigningKey: base64.StdEncoding.EncodeToString([]byte("short-secret"))}, false, "at least 32 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,9 +78,9 @@ func TestFromSettingsNamesWhatIsWrong(t *testing.T) {
 func TestFromSettingsDelivers(t *testing.T) {
 	srv := newTLSStub(t, answer(http.StatusOK, "ok"))
 	env := map[string]string{
-		"SLACK_SRE_WEBHOOK":      srv.URL + slackPath,
-		SettingWebhookSigningKey: testSigningKey,
-		"OPS_BRIDGE_URL":         srv.URL + webhookPath,
+		"SLACK_SRE_WEBHOOK":          srv.URL + slackPath,
+		"OPS_BRIDGE_URL":             srv.URL + webhookPath,
+		"OPS_BRIDGE_URL_SIGNING_KEY": webhookSecret,
 	}
 	r, _, err := FromSettings(envOf(env), nil, WithChannelOptions(WithHTTPClient(srv.Client())))
 	require.NoError(t, err)
@@ -108,7 +102,7 @@ func TestFromSettingsWithOutbox(t *testing.T) {
 	outbox := &recorder{}
 	r, configured, err := FromSettings(envOf(nil), nil, OutboxOnly(outbox))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"teams", "slack"}, configured)
+	assert.Equal(t, []string{"teams", "slack", "webhook"}, configured)
 	require.NoError(t, r.Deliver(context.Background(), page(incident.ChannelSMS, "+14255550123")))
 	assert.Len(t, outbox.keys(), 1)
 }

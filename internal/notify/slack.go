@@ -27,8 +27,12 @@ import (
 //	     {"type": "button", "text": {"type": "plain_text", "text": "Open incident"},
 //	      "url": "...", "action_id": "vigil-open"}]}]}
 //
+// All text is escaped (&, <, > as &amp; &lt; &gt;, "Formatting text for app
+// surfaces"), the fallback text too: it is what push notifications show, and
+// Slack reads <!channel> or <url|label> in it as markup.
+//
 // Slack answers 200 with the body "ok". Failures, per "Improving error conditions
-// for Incoming Webhooks": 400 invalid_payload / user_not_found, 403
+// for Incoming Webhooks": 400 invalid_payload / invalid_blocks / user_not_found, 403
 // action_prohibited, 404 channel_not_found / no_service (webhook revoked), 410
 // channel_is_archived, all permanent; 429 (rate limited, with Retry-After) and 5xx
 // (rollup_error) are transient. Section text is limited to 3,000 characters.
@@ -95,7 +99,7 @@ func slackPayload(n incident.Notification) slackMessage {
 	if n.Text != "" {
 		b.WriteString("\n" + slackEscape.Replace(n.Text))
 	}
-	blocks := []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: clip(b.String(), slackMaxSection)}}}
+	blocks := []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: clipEscaped(b.String(), slackMaxSection)}}}
 	var buttons []slackElement
 	if n.AckURL != "" {
 		buttons = append(buttons, slackElement{Type: "button", Text: slackText{Type: "plain_text", Text: "Acknowledge"},
@@ -108,7 +112,21 @@ func slackPayload(n incident.Notification) slackMessage {
 	if len(buttons) > 0 {
 		blocks = append(blocks, slackBlock{Type: "actions", Elements: buttons})
 	}
-	return slackMessage{Text: clip(titled(n), slackMaxSection), Blocks: blocks}
+	return slackMessage{Text: clipEscaped(slackEscape.Replace(titled(n)), slackMaxSection), Blocks: blocks}
+}
+
+// clipEscaped is clip for escaped text: it never cuts an escape in half,
+// which would leave a bare '&'.
+func clipEscaped(s string, n int) string {
+	c := clip(s, n)
+	if c == s {
+		return s
+	}
+	body := strings.TrimSuffix(c, "…")
+	if amp := strings.LastIndexByte(body, '&'); amp >= 0 && !strings.Contains(body[amp:], ";") {
+		body = body[:amp]
+	}
+	return body + "…"
 }
 
 // Deliver posts n to the webhook n.Address names.

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/notify/slacktest"
 )
 
 const slackPath = "/services/T00000000/B00000000/SLACKSECRETXXXXXXXXXXXX"
@@ -37,7 +39,8 @@ func TestSlackPostsBlocks(t *testing.T) {
 
 	msg := decode(t, h.Body)
 	assert.ElementsMatch(t, []string{"text", "blocks"}, keys(msg))
-	assert.Equal(t, "[SEV1] Checkout <script> & cart failing", msg["text"], "the fallback text is plain")
+	assert.Equal(t, "[SEV1] Checkout &lt;script&gt; &amp; cart failing", msg["text"],
+		"the fallback text (what push notifications show) is escaped like any other")
 	blocks := arr(t, msg["blocks"])
 	require.Len(t, blocks, 2)
 
@@ -65,6 +68,35 @@ func TestSlackPostsBlocks(t *testing.T) {
 	}
 	assert.Len(t, ids, 2, "action ids are unique in a block")
 	assert.Equal(t, "primary", obj(t, buttons[0])["style"])
+}
+
+// Against the Slack test server: an alert title that looks like markup (a
+// mention, a disguised link) reaches Slack escaped everywhere, so it is shown,
+// not obeyed.
+func TestSlackTakesMarkupAsText(t *testing.T) {
+	srv := slacktest.New(t)
+	ch, err := NewSlack(secretsOf(map[string]string{"SLACK_SRE_WEBHOOK": srv.URL()}), testOpts...)
+	require.NoError(t, err)
+	n := page(incident.ChannelSlack, "SLACK_SRE_WEBHOOK")
+	n.Subject = "[SEV1] <!channel> checkout <https://evil.example|vigil.example.com> & cart"
+	n.Text = "a > b & <@U123>"
+	require.NoError(t, ch.Deliver(context.Background(), n))
+	msgs := srv.Messages()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, "[SEV1] &lt;!channel&gt; checkout &lt;https://evil.example|vigil.example.com&gt; &amp; cart", msgs[0].Text)
+}
+
+// Cutting a long text never leaves half an escape behind.
+func TestSlackCutsBetweenEscapes(t *testing.T) {
+	srv := slacktest.New(t)
+	ch, err := NewSlack(secretsOf(map[string]string{"SLACK_SRE_WEBHOOK": srv.URL()}), testOpts...)
+	require.NoError(t, err)
+	for shift := range 5 {
+		n := page(incident.ChannelSlack, "SLACK_SRE_WEBHOOK")
+		n.Text = strings.Repeat("x", shift) + strings.Repeat("&", 3000)
+		require.NoError(t, ch.Deliver(context.Background(), n), "shift %d", shift)
+	}
+	assert.Len(t, srv.Messages(), 5)
 }
 
 func TestSlackWithoutLinksSendsNoActionsBlock(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/notify/acstest"
 )
 
 const smsFrom = "+18005550100"
@@ -64,6 +65,31 @@ func TestSMSSendsThroughACS(t *testing.T) {
 	assert.True(t, strings.HasPrefix(text, "[SEV1] Checkout is failing\n"), text)
 	assert.Contains(t, text, "Ack: "+testAckURL)
 	assert.Contains(t, text, "Open: "+testLink)
+}
+
+// Against the ACS test server: the text is sent once, and a redelivery of
+// the same notification replays its first result.
+func TestSMSThroughTheTestServer(t *testing.T) {
+	srv := acstest.New(t, testToken)
+	ch, err := NewSMS(srv.URL(), smsFrom, newFakeCred(), testOpts...)
+	require.NoError(t, err)
+	n := page(incident.ChannelSMS, "+14255550123")
+	require.NoError(t, ch.Deliver(context.Background(), n))
+	require.NoError(t, ch.Deliver(context.Background(), n))
+	texts := srv.Texts()
+	require.Len(t, texts, 1, "the repeatability id makes the second send a replay")
+	assert.Equal(t, keyUUID(n.Key), texts[0].RequestID)
+	assert.Equal(t, smsFrom, texts[0].From)
+	assert.Equal(t, "+14255550123", texts[0].To)
+	assert.True(t, strings.HasPrefix(texts[0].Message, "[SEV1] Checkout is failing\n"), texts[0].Message)
+
+	srv.SMSFailure("+14255550199", http.StatusForbidden, "Recipient has opted out.")
+	other := page(incident.ChannelSMS, "+14255550199")
+	other.Key = "ntf:another" // the same key would replay the first result
+	err = ch.Deliver(context.Background(), other)
+	require.Error(t, err)
+	assert.True(t, fault.Is(err, fault.Permanent), "%v", err)
+	assert.Contains(t, err.Error(), "opted out")
 }
 
 func TestSMSTextKeepsLinksWhole(t *testing.T) {

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"time"
 
 	"vigil/internal/fault"
@@ -14,20 +13,16 @@ import (
 	"vigil/internal/signedlink"
 )
 
-// headerDelivery names a status update on the wire: redeliveries repeat it.
-const headerDelivery = "X-Vigil-Delivery"
-
 const statusHookChannel = "status-webhook"
 
-// StatusHook publishes to any other status page through a signed generic webhook.
-//
-// The request, Vigil's own stable contract, signed like the paging webhook:
+// StatusHook publishes to any other status page through a webhook signed as
+// Standard Webhooks asks, like the paging webhook (webhooksign.go):
 //
 //	POST <URL>
 //	Content-Type: application/json
-//	X-Vigil-Delivery: <update id>
-//	X-Vigil-Timestamp: <unix seconds when sent>
-//	X-Vigil-Signature: v1=<hex HMAC-SHA256(signing key, "<timestamp>.<body>")>
+//	webhook-id: <update id: the same on every retry>
+//	webhook-timestamp: <unix seconds of this attempt>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")> [v1,<...>]
 //
 //	{"incidentId", "updateId", "title", "phase", "message", "components", "eta",
 //	 "etaKind", "impact", "at"}
@@ -35,12 +30,13 @@ const statusHookChannel = "status-webhook"
 // components maps catalog component ids to statuses; eta and etaKind are left out
 // once the incident is resolved, and impact when the author set none. The message
 // is the author's own: the receiver shows the ETA as it sees fit. An update is
-// sent until a 2xx answer, so the receiver drops a delivery id it has seen. 408,
-// 429 (with Retry-After) and 5xx are retried; other answers are permanent.
+// sent until a 2xx answer, so the receiver drops a webhook-id it has seen. 410
+// Gone refuses it for good; any other failure is transient (the caller retries
+// with back-off, for a day).
 type StatusHook struct {
 	url  string
 	hide []string
-	key  []byte
+	keys WebhookKeys
 	cfg  channelConfig
 }
 
@@ -60,11 +56,16 @@ type statusHookPayload struct {
 }
 
 // NewStatusHook returns the publisher posting to url (https, unless
-// WithInsecureHTTP), signing with key (at least signedlink.MinKeyBytes of secret
-// randomness). The URL is a secret: no error quotes it.
-func NewStatusHook(url string, key []byte, opts ...ChannelOption) (*StatusHook, error) {
-	if len(key) < signedlink.MinKeyBytes {
-		return nil, fmt.Errorf("%s: signing key must be at least %d bytes", statusHookChannel, signedlink.MinKeyBytes)
+// WithInsecureHTTP), signing with keys (the receiver's own: ParseWebhookKeys).
+// The URL is a secret: no error quotes it.
+func NewStatusHook(url string, keys WebhookKeys, opts ...ChannelOption) (*StatusHook, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no signing key", statusHookChannel)
+	}
+	for _, k := range keys {
+		if len(k) < signedlink.MinKeyBytes {
+			return nil, fmt.Errorf("%s: signing key must be at least %d bytes", statusHookChannel, signedlink.MinKeyBytes)
+		}
 	}
 	cfg := newChannelConfig(opts)
 	if !cfg.checkURL(url) {
@@ -74,9 +75,9 @@ func NewStatusHook(url string, key []byte, opts ...ChannelOption) (*StatusHook, 
 		}
 		return nil, fmt.Errorf("%s: the URL is not %s URL", statusHookChannel, scheme)
 	}
-	// The key never goes on the wire; hiding it too costs nothing.
-	hide := append(urlSecrets(url), string(key))
-	return &StatusHook{url: url, hide: hide, key: append([]byte(nil), key...), cfg: cfg}, nil
+	// The keys never go on the wire; hiding them too costs nothing.
+	hide := append(urlSecrets(url), keys.secrets()...)
+	return &StatusHook{url: url, hide: hide, keys: slices.Clone(keys), cfg: cfg}, nil
 }
 
 // urlSecrets are the forms of a webhook URL an answer might quote: the whole of
@@ -114,15 +115,11 @@ func (h *StatusHook) Publish(ctx context.Context, u StatusUpdate) error {
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "%s: encoding update %s", statusHookChannel, u.UpdateID)
 	}
-	ts := strconv.FormatInt(h.cfg.now().Unix(), 10)
-	hd := http.Header{}
-	hd.Set(headerDelivery, u.UpdateID)
-	hd.Set(HeaderTimestamp, ts)
-	hd.Set(HeaderSignature, WebhookSignature(h.key, ts, body))
-	rq := request{channel: statusHookChannel, url: h.url, body: body, header: hd, secrets: h.hide}
+	rq := request{channel: statusHookChannel, url: h.url, body: body,
+		header: h.keys.signedHeaders(webhookID(u.UpdateID), h.cfg.now(), body), secrets: h.hide}
 	resp, err := h.cfg.send(ctx, rq)
-	if err != nil {
+	if err != nil || success(resp.status) {
 		return err
 	}
-	return h.cfg.check(rq, resp)
+	return h.cfg.failure(rq, resp, webhookKind(resp.status))
 }

@@ -19,7 +19,7 @@ func statusHookSetup(t *testing.T, reply func(http.ResponseWriter, hit)) (*stub,
 	t.Helper()
 	srv := newStub(t, reply)
 	url := srv.URL + statusHookPath
-	h, err := NewStatusHook(url, webhookKey, testOpts...)
+	h, err := NewStatusHook(url, WebhookKeys{webhookKey}, testOpts...)
 	require.NoError(t, err)
 	return srv, h, url
 }
@@ -33,8 +33,8 @@ func TestStatusHookPostsSignedJSON(t *testing.T) {
 	assert.Equal(t, http.MethodPost, got.Method)
 	assert.Equal(t, statusHookPath, got.Path)
 	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
-	assert.Equal(t, "upd-1", got.Header.Get("X-Vigil-Delivery"))
-	assert.Equal(t, strconv.FormatInt(clock().Unix(), 10), got.Header.Get("X-Vigil-Timestamp"))
+	assert.Equal(t, "upd-1", got.Header.Get("webhook-id"), "the update id: the same on every retry")
+	assert.Equal(t, strconv.FormatInt(clock().Unix(), 10), got.Header.Get("webhook-timestamp"))
 	verify(t, webhookKey, got)
 
 	assert.Equal(t, map[string]any{
@@ -58,14 +58,19 @@ func TestStatusHookResolvedHasNoETA(t *testing.T) {
 	verify(t, webhookKey, srv.last(t))
 }
 
+// Standard Webhooks' rule: 410 Gone refuses for good; every other failure is
+// transient (the caller retries with back-off for a day), with the
+// receiver's Retry-After when it gives one.
 func TestStatusHookAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		status int
 		kind   fault.Kind
 		retry  string
 	}{
-		{http.StatusBadRequest, fault.Permanent, ""},
-		{http.StatusNotFound, fault.Permanent, ""},
+		{http.StatusGone, fault.Permanent, ""},
+		{http.StatusBadRequest, fault.Transient, ""},
+		{http.StatusUnauthorized, fault.Transient, ""},
+		{http.StatusNotFound, fault.Transient, ""},
 		{http.StatusRequestTimeout, fault.Transient, ""},
 		{http.StatusTooManyRequests, fault.Transient, "3"},
 		{http.StatusInternalServerError, fault.Transient, ""},
@@ -83,7 +88,7 @@ func TestStatusHookAnswers(t *testing.T) {
 		noSecrets(t, err, url, statusHookPath, "HOOKSECRETTOKEN", string(webhookKey))
 		d, ok := RetryAfter(err)
 		if tc.retry == "" {
-			assert.False(t, ok, "%d", tc.status)
+			assert.False(t, ok, "%d: the caller's back-off", tc.status)
 			continue
 		}
 		secs, _ := strconv.Atoi(tc.retry)
@@ -96,7 +101,7 @@ func TestStatusHookNoAnswerIsTransient(t *testing.T) {
 	srv := newStub(t, answer(200, "ok"))
 	url := srv.URL + statusHookPath
 	srv.Close()
-	h, err := NewStatusHook(url, webhookKey, testOpts...)
+	h, err := NewStatusHook(url, WebhookKeys{webhookKey}, testOpts...)
 	require.NoError(t, err)
 	err = h.Publish(context.Background(), statusUpdate())
 	assert.True(t, fault.Is(err, fault.Transient), "%v", err)
@@ -105,15 +110,18 @@ func TestStatusHookNoAnswerIsTransient(t *testing.T) {
 
 func TestNewStatusHookChecks(t *testing.T) {
 	const url = "http://status.example.com/hook/SECRETPATH123"
-	_, err := NewStatusHook(url, []byte("short"), WithInsecureHTTP())
+	keys := WebhookKeys{webhookKey}
+	_, err := NewStatusHook(url, WebhookKeys{[]byte("short")}, WithInsecureHTTP())
 	assert.ErrorContains(t, err, "at least 32 bytes")
-	_, err = NewStatusHook(url, webhookKey)
+	_, err = NewStatusHook(url, nil, WithInsecureHTTP())
+	assert.ErrorContains(t, err, "no signing key")
+	_, err = NewStatusHook(url, keys)
 	assert.ErrorContains(t, err, "https")
 	noSecrets(t, err, url, "SECRETPATH123")
-	_, err = NewStatusHook("not a url", webhookKey)
+	_, err = NewStatusHook("not a url", keys)
 	assert.Error(t, err)
-	_, err = NewStatusHook(url, webhookKey, WithInsecureHTTP())
+	_, err = NewStatusHook(url, keys, WithInsecureHTTP())
 	assert.NoError(t, err)
-	_, err = NewStatusHook("https://status.example.com/hook", webhookKey)
+	_, err = NewStatusHook("https://status.example.com/hook", keys)
 	assert.NoError(t, err)
 }

@@ -100,6 +100,10 @@ const statuspageMaxBody = 1 << 20
 
 const statuspageChannel = "statuspage"
 
+// statuspageRateLimited is the API's other answer, besides 429, to a key over
+// its rate limit ("error codes 420 or 429").
+const statuspageRateLimited = 420
+
 // Statuspage publishes to an Atlassian Statuspage page.
 //
 // Requests, as in the Statuspage REST API reference ("Incidents"):
@@ -108,15 +112,17 @@ const statuspageChannel = "statuspage"
 //	      impact_override, body, component_ids, components, deliver_notifications, metadata}}
 //	PATCH /pages/{page_id}/incidents/{incident_id}    update: {"incident": {status, body,
 //	      impact_override, component_ids, components, deliver_notifications}}
-//	GET   /pages/{page_id}/incidents/unresolved       FindOpen
+//	GET   /pages/{page_id}/incidents/unresolved       FindOpen, then
+//	GET   /pages/{page_id}/incidents?limit=100        (the newest, resolved ones too)
 //	GET   /pages/{page_id}/incidents/{incident_id}    HasUpdate
 //	Authorization: OAuth <api key>
 //
 // The API has no idempotency key: the caller records the incident id Open returns
 // and the updates it has posted, and after a failure that may hide a success asks
 // FindOpen or HasUpdate before sending again. metadata.vigil.incident_id marks
-// the incidents Vigil created. 429 (with Retry-After) and 5xx are transient; 401
-// and 403 mean the API key is refused; other 4xx are permanent.
+// the incidents Vigil created. The rate limit (about one request a second per
+// key) answers 420 or 429, with or without Retry-After: both are transient, like
+// 5xx; 401 and 403 mean the API key is refused; other 4xx are permanent.
 type Statuspage struct {
 	pageID     string
 	apiKey     string
@@ -237,20 +243,27 @@ func (s *Statuspage) Post(ctx context.Context, remoteID string, u StatusUpdate) 
 	return s.call(ctx, http.MethodPatch, s.incidents()+"/"+url.PathEscape(remoteID), s.incident(u), nil, remoteID)
 }
 
-// FindOpen looks for an unresolved Statuspage incident created for incidentID (GET /pages/{page_id}/incidents/unresolved, matching metadata.vigil.incident_id), to recover when a create succeeded but its id was never stored.
+// FindOpen looks for the Statuspage incident created for incidentID (matching
+// metadata.vigil.incident_id), to recover when a create succeeded but its id was
+// never stored: among the unresolved incidents (GET .../incidents/unresolved),
+// then among the 100 newest (GET .../incidents?limit=100), since an incident
+// whose first update resolved it is no longer unresolved.
 func (s *Statuspage) FindOpen(ctx context.Context, incidentID string) (remoteID string, found bool, err error) {
 	if incidentID == "" {
 		return "", false, fault.InvalidField("incidentId", "is required")
 	}
-	var list []spIncident
-	// A page has a handful of unresolved incidents, far fewer than a page of 100.
-	if err := s.call(ctx, http.MethodGet, s.incidents()+"/unresolved?per_page=100", nil, &list, ""); err != nil {
-		return "", false, err
-	}
-	for _, inc := range list {
-		var md spMetadata
-		if inc.ID != "" && json.Unmarshal(inc.Metadata, &md) == nil && md.Vigil.IncidentID == incidentID {
-			return inc.ID, true, nil
+	// A page has a handful of unresolved incidents, far fewer than a page of
+	// 100; the lost create, if any, is among the newest incidents.
+	for _, list := range []string{"/unresolved?per_page=100", "?limit=100"} {
+		var incs []spIncident
+		if err := s.call(ctx, http.MethodGet, s.incidents()+list, nil, &incs, ""); err != nil {
+			return "", false, err
+		}
+		for _, inc := range incs {
+			var md spMetadata
+			if inc.ID != "" && json.Unmarshal(inc.Metadata, &md) == nil && md.Vigil.IncidentID == incidentID {
+				return inc.ID, true, nil
+			}
 		}
 	}
 	return "", false, nil
@@ -335,6 +348,8 @@ func (s *Statuspage) refusal(rq request, resp *response, remoteID string) error 
 		return fault.Wrap(fault.Permanent, he(), "statuspage: no such Statuspage incident %s on page %s", remoteID, s.pageID)
 	case resp.status == http.StatusNotFound:
 		return fault.Wrap(fault.Permanent, he(), "statuspage: no such Statuspage page %s", s.pageID)
+	case resp.status == statuspageRateLimited:
+		return s.cfg.failure(rq, resp, fault.Transient)
 	}
 	return s.cfg.check(rq, resp)
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vigil/internal/fault"
+	"vigil/internal/incident"
 	"vigil/internal/notify/statuspagetest"
 )
 
@@ -94,6 +96,11 @@ func TestStatuspageFindOpen(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, found)
 	assert.Equal(t, "sp-other", got)
+
+	got, found, err = sp.FindOpen(ctx, "INC-OLD")
+	require.NoError(t, err)
+	assert.True(t, found, "a recent resolved incident is found too")
+	assert.Equal(t, "sp-old", got)
 
 	_, found, err = sp.FindOpen(ctx, "INC-NONE")
 	require.NoError(t, err)
@@ -218,7 +225,7 @@ func TestStatuspageCreateAnswerWithoutID(t *testing.T) {
 
 func TestStatusUpdateRefusedBeforeAnyRequest(t *testing.T) {
 	f, sp := statuspageSetup(t)
-	hook, err := NewStatusHook(strings.TrimSuffix(f.Base(), "/v1")+"/hook", webhookKey, testOpts...)
+	hook, err := NewStatusHook(strings.TrimSuffix(f.Base(), "/v1")+"/hook", WebhookKeys{webhookKey}, testOpts...)
 	require.NoError(t, err)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -294,4 +301,72 @@ func TestNewStatuspageChecks(t *testing.T) {
 	sp, err := NewStatuspage(spPageID, spAPIKey, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "https://api.statuspage.io/v1/pages/"+spPageID+"/incidents", sp.incidents())
+}
+
+// The API documents "420 or 429" for its rate limit: both are a wait, never a
+// refusal, with or without Retry-After.
+func TestStatuspageRateLimitAnswersAreTransient(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		want       time.Duration
+	}{
+		{statuspagetest.RateLimited, "", 0},
+		{statuspagetest.RateLimited, "3", 3 * time.Second},
+		{http.StatusTooManyRequests, "", 0},
+	} {
+		f, sp := statuspageSetup(t)
+		f.ThrottleNext(1, tc.status, tc.retryAfter)
+		_, err := sp.Open(context.Background(), statusUpdate())
+		require.Error(t, err)
+		assert.True(t, fault.Is(err, fault.Transient), "%d: %v", tc.status, err)
+		assert.Contains(t, err.Error(), fmt.Sprintf("HTTP %d", tc.status))
+		d, ok := RetryAfter(err)
+		assert.Equal(t, tc.want > 0, ok, "%d", tc.status)
+		assert.Equal(t, tc.want, d)
+	}
+}
+
+// A publish that meets the limit twice is published once the limit passes,
+// as one incident with one update: the caller's retries are harmless.
+func TestStatuspagePublishesAfterMeeting420Twice(t *testing.T) {
+	f, sp := statuspageSetup(t)
+	inc := &incident.Incident{ID: "INC-7QX2", Title: "checkout-api 5xx", Severity: incident.Sev1,
+		Comms: incident.Comms{Title: "Checkout errors"}}
+	u := incident.StatusUpdate{ID: "upd-1", At: t0, Phase: incident.PhaseInvestigating, Message: "We are investigating.",
+		ETA: t0.Add(30 * time.Minute), ETAKind: incident.ETANextUpdate}
+	f.ThrottleNext(2, statuspagetest.RateLimited, "")
+	ctx := context.Background()
+	var remote string
+	var err error
+	for attempt := range 3 {
+		remote, err = sp.PublishStatus(ctx, inc, u, "", attempt > 0)
+		if err == nil {
+			break
+		}
+		require.True(t, fault.Is(err, fault.Transient), "attempt %d: %v", attempt, err)
+	}
+	require.NoError(t, err)
+	got := f.ForIncident("INC-7QX2")
+	require.Len(t, got, 1)
+	assert.Equal(t, got[0].ID, remote)
+	assert.Len(t, got[0].Updates, 1)
+}
+
+// An incident whose first update resolves it, its id lost: the resend finds
+// the resolved incident instead of opening a second one.
+func TestStatuspageResendFindsAResolvedIncident(t *testing.T) {
+	f, sp := statuspageSetup(t)
+	inc := &incident.Incident{ID: "INC-7QX2", Title: "checkout-api 5xx", Severity: incident.Sev2,
+		Comms: incident.Comms{Title: "Checkout errors"}}
+	u := incident.StatusUpdate{ID: "upd-1", At: t0, Phase: incident.PhaseResolved, Message: "Checkout failed for ten minutes; it works again."}
+	ctx := context.Background()
+	first, err := sp.PublishStatus(ctx, inc, u, "", false)
+	require.NoError(t, err)
+	again, err := sp.PublishStatus(ctx, inc, u, "", true) // the first answer was lost
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	got := f.ForIncident("INC-7QX2")
+	require.Len(t, got, 1, "one Statuspage incident")
+	assert.Len(t, got[0].Updates, 1, "with one update")
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,9 +31,12 @@ import (
 //	     "body": [{"type": "TextBlock", "text": "...", "wrap": true}, ...],
 //	     "actions": [{"type": "Action.OpenUrl", "title": "Acknowledge", "url": "..."}, ...]}}]}
 //
-// Workflows answers 202 Accepted; any 2xx is success. Messages are limited to
-// 28 KB ("Create an Incoming Webhook"), so the text is cut well below that. Teams
-// has no idempotency key: a redelivered message may post the card twice.
+// Workflows answers 202 Accepted; any 2xx is success. A 202 only means the flow
+// started: a flow cannot post to a private channel, and stops when its owner
+// leaves the organisation, and neither is visible to Vigil (docs/channels.md).
+// Messages are limited to 28 KB ("Create an Incoming Webhook"): the text is cut
+// until the message, as sent, fits. Teams has no idempotency key: a redelivered
+// message may post the card twice.
 //
 // n.Address is the name of the app setting holding the workflow URL.
 type Teams struct {
@@ -54,6 +58,9 @@ const (
 	adaptiveCardSchema      = "http://adaptivecards.io/schemas/adaptive-card.json"
 	adaptiveCardVersion     = "1.4"
 	teamsMaxText            = 8 << 10
+	// teamsMaxMessage is Teams' limit on a message, less room for what the
+	// flow adds.
+	teamsMaxMessage = 27 << 10
 )
 
 type teamsMessage struct {
@@ -92,8 +99,27 @@ type cardAction struct {
 	Style string `json:"style,omitempty"`
 }
 
-func teamsPayload(n incident.Notification) teamsMessage {
-	body := []cardElement{{Type: "TextBlock", Text: clip(n.Subject, 1024), Size: "Large", Weight: "Bolder", Wrap: true}}
+// teamsBody is the message for n as sent: without HTML escapes (Teams needs
+// none, and \u003c is six bytes of the 28 KB), its texts cut by half until
+// it fits.
+func teamsBody(n incident.Notification) ([]byte, error) {
+	subject, text := 1024, teamsMaxText
+	for {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(teamsPayload(n, subject, text)); err != nil {
+			return nil, err
+		}
+		if buf.Len() <= teamsMaxMessage || (subject < 64 && text < 64) {
+			return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+		}
+		subject, text = max(subject/2, 32), max(text/2, 32)
+	}
+}
+
+func teamsPayload(n incident.Notification, maxSubject, maxText int) teamsMessage {
+	body := []cardElement{{Type: "TextBlock", Text: clip(n.Subject, maxSubject), Size: "Large", Weight: "Bolder", Wrap: true}}
 	if l := sevLabel(n.Severity); l != "" {
 		sev := cardElement{Type: "TextBlock", Text: "Severity: " + l, Weight: "Bolder", Wrap: true}
 		if urgent(n) {
@@ -105,7 +131,7 @@ func teamsPayload(n incident.Notification) teamsMessage {
 		body = append(body, cardElement{Type: "TextBlock", Text: "Urgency: " + string(n.Urgency), IsSubtle: true, Wrap: true})
 	}
 	if n.Text != "" {
-		body = append(body, cardElement{Type: "TextBlock", Text: clip(n.Text, teamsMaxText), Wrap: true})
+		body = append(body, cardElement{Type: "TextBlock", Text: clip(n.Text, maxText), Wrap: true})
 	}
 	var actions []cardAction
 	if n.AckURL != "" {
@@ -132,7 +158,7 @@ func (t *Teams) Deliver(ctx context.Context, n incident.Notification) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(teamsPayload(n))
+	body, err := teamsBody(n)
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "teams: encoding %s", noteRef(n.Key))
 	}

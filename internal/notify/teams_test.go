@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/notify/teamstest"
 )
 
 // A Workflows trigger URL: the signature in its query is what makes it secret.
@@ -158,6 +160,49 @@ func TestChannelConstructorsNeedSecrets(t *testing.T) {
 	assert.Error(t, err)
 	_, err = NewSlack(nil)
 	assert.Error(t, err)
-	_, err = NewWebhook(nil, make([]byte, 32))
+	_, err = NewWebhook(nil)
 	assert.Error(t, err)
+}
+
+// Against the Workflows test server: the card is one the flow takes.
+func TestTeamsCardIsOneTheFlowPosts(t *testing.T) {
+	srv := teamstest.New(t)
+	ch, err := NewTeams(secretsOf(map[string]string{"TEAMS_ONCALL_URL": srv.URL()}), testOpts...)
+	require.NoError(t, err)
+	require.NoError(t, ch.Deliver(context.Background(), page(incident.ChannelTeams, "TEAMS_ONCALL_URL")))
+	require.Len(t, srv.Posted(), 1)
+	assert.Equal(t, "AdaptiveCard", srv.Posted()[0].Content["type"])
+}
+
+// However long or odd the text, the message stays within Teams' 28 KB (JSON
+// escapes can make a text six times longer on the wire).
+func TestTeamsMessageFitsTeamsLimit(t *testing.T) {
+	srv := teamstest.New(t)
+	ch, err := NewTeams(secretsOf(map[string]string{"T": srv.URL()}), testOpts...)
+	require.NoError(t, err)
+	for _, text := range []string{strings.Repeat("<&>", 20000), strings.Repeat("\x01", 20000), strings.Repeat("é", 20000)} {
+		n := page(incident.ChannelTeams, "T")
+		n.Subject, n.Text = text, text
+		require.NoError(t, ch.Deliver(context.Background(), n))
+	}
+	assert.Len(t, srv.Posted(), 3)
+
+	// Text that fits is not cut: < and & go as themselves, not as \u003c.
+	n := page(incident.ChannelTeams, "T")
+	n.Text = strings.Repeat("<", 5000)
+	require.NoError(t, ch.Deliver(context.Background(), n))
+	body := arr(t, srv.Posted()[3].Content["body"])
+	assert.Equal(t, n.Text, obj(t, body[len(body)-1])["text"])
+}
+
+// What Vigil cannot see: a flow that accepts and does not post (a private
+// channel, an owner who left) looks delivered. Hence docs/channels.md, and
+// vigil check's warning when Teams is a person's only channel.
+func TestTeamsCannotSeeAFlowThatDoesNotPost(t *testing.T) {
+	srv := teamstest.New(t)
+	srv.NotPosting("the flow's owner left the organisation")
+	ch, err := NewTeams(secretsOf(map[string]string{"T": srv.URL()}), testOpts...)
+	require.NoError(t, err)
+	require.NoError(t, ch.Deliver(context.Background(), page(incident.ChannelTeams, "T")), "202: accepted")
+	assert.Empty(t, srv.Posted())
 }

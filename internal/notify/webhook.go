@@ -2,58 +2,43 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
 	"vigil/internal/fault"
 	"vigil/internal/incident"
-	"vigil/internal/signedlink"
 )
 
 // Webhook posts the notification as JSON to a receiver of the vendor's own (an
-// automation, a chat bridge, another paging tool), signed so the receiver can tell
-// it came from Vigil.
-//
-// The request, Vigil's own stable contract:
+// automation, a chat bridge, another paging tool), signed as Standard Webhooks
+// asks (webhooksign.go) so that the receiver can tell it came from Vigil and
+// verify it with any of that spec's libraries:
 //
 //	POST <webhook URL>
 //	Content-Type: application/json
-//	Idempotency-Key: <notification key>
-//	X-Vigil-Timestamp: <unix seconds when sent>
-//	X-Vigil-Signature: v1=<hex HMAC-SHA256(signing key, "<timestamp>.<body>")>
+//	webhook-id: <notification key: the same on every retry>
+//	webhook-timestamp: <unix seconds of this attempt>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")> [v1,<...>]
 //
 //	WebhookPayload as JSON
 //
-// A receiver recomputes the signature over the timestamp header, a ".", and the
-// raw body bytes with the shared key (WebhookSignature does it), compares in
-// constant time, rejects timestamps more than a few minutes old, and drops a second
-// delivery of an Idempotency-Key it has seen: a message is retried until a 2xx
-// answer. 408, 429 (with Retry-After) and 5xx are retried; other answers park it.
-//
-// n.Address is the name of the app setting holding the receiver's URL.
+// n.Address is the name of the app setting holding the receiver's URL; the
+// setting of the same name with "_SIGNING_KEY" after it holds its signing key
+// (two during a change of key). A receiver checks the signature and the
+// timestamp (a few minutes' tolerance) and drops a webhook-id it has seen: a
+// delivery is retried until a 2xx answer. 410 Gone stops it; any other
+// failure is retried with back-off (5 s, 30 s, 2 min, 5 min, ... 8 h, or the
+// receiver's Retry-After) for a day after the notification was created.
 type Webhook struct {
 	secrets Secrets
-	key     []byte
 	cfg     channelConfig
 }
-
-// Headers of a generic webhook request.
-const (
-	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderTimestamp      = "X-Vigil-Timestamp"
-	HeaderSignature      = "X-Vigil-Signature"
-)
 
 // WebhookPayload is the body of a generic webhook request. Fields are added over
 // time but never renamed or removed; receivers must ignore fields they do not know.
 type WebhookPayload struct {
-	// Key identifies the notification; redeliveries repeat it (and Idempotency-Key).
+	// Key identifies the notification; redeliveries repeat it (and webhook-id).
 	Key string `json:"key"`
 	// Event is "incident-opened" or "case-received".
 	Event      string `json:"event"`
@@ -75,30 +60,15 @@ type WebhookPayload struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// NewWebhook returns the generic webhook channel, signing with key (at least
-// signedlink.MinKeyBytes of secret randomness). Without a key it refuses: unsigned
-// pages would let anyone who learns a receiver's URL forge them.
-func NewWebhook(secrets Secrets, key []byte, opts ...ChannelOption) (*Webhook, error) {
+// NewWebhook returns the generic webhook channel; secrets resolves the
+// setting names notifications carry to receivers' URLs and signing keys.
+// Without a receiver's key it refuses to send: unsigned pages would let anyone
+// who learns a receiver's URL forge them.
+func NewWebhook(secrets Secrets, opts ...ChannelOption) (*Webhook, error) {
 	if secrets == nil {
 		return nil, fmt.Errorf("webhook: no settings lookup for webhook URLs")
 	}
-	if len(key) == 0 {
-		return nil, fmt.Errorf("webhook: no signing key")
-	}
-	if len(key) < signedlink.MinKeyBytes {
-		return nil, fmt.Errorf("webhook: signing key must be at least %d bytes", signedlink.MinKeyBytes)
-	}
-	return &Webhook{secrets: secrets, key: append([]byte(nil), key...), cfg: newChannelConfig(opts)}, nil
-}
-
-// WebhookSignature is the X-Vigil-Signature value of body sent at timestamp (the
-// X-Vigil-Timestamp value): "v1=" and the hex HMAC-SHA256 of "<timestamp>.<body>".
-func WebhookSignature(key []byte, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(timestamp))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
+	return &Webhook{secrets: secrets, cfg: newChannelConfig(opts)}, nil
 }
 
 func webhookPayload(n incident.Notification) WebhookPayload {
@@ -116,20 +86,33 @@ func (w *Webhook) Deliver(ctx context.Context, n incident.Notification) error {
 	if err != nil {
 		return err
 	}
+	keys, err := webhookKeys(incident.ChannelWebhook, w.secrets, n.Address)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(webhookPayload(n))
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "webhook: encoding %s", noteRef(n.Key))
 	}
-	ts := strconv.FormatInt(w.cfg.now().Unix(), 10)
-	h := http.Header{}
-	h.Set(HeaderIdempotencyKey, n.Key)
-	h.Set(HeaderTimestamp, ts)
-	h.Set(HeaderSignature, WebhookSignature(w.key, ts, body))
-	rq := request{channel: incident.ChannelWebhook, url: target, body: body, header: h,
-		secrets: append(hide, linkSecrets(n)...)}
+	now := w.cfg.now()
+	rq := request{channel: incident.ChannelWebhook, url: target, body: body,
+		header:  keys.signedHeaders(webhookID(n.Key), now, body),
+		secrets: append(append(hide, linkSecrets(n)...), keys.secrets()...)}
 	resp, err := w.cfg.send(ctx, rq)
-	if err != nil {
+	if err == nil {
+		if success(resp.status) {
+			return nil
+		}
+		err = w.cfg.failure(rq, resp, webhookKind(resp.status))
+	}
+	if !fault.Is(err, fault.Transient) {
 		return err
 	}
-	return w.cfg.check(rq, resp)
+	if !n.CreatedAt.IsZero() && now.Sub(n.CreatedAt) > webhookRetryBudget {
+		return fault.Wrap(fault.Permanent, err, "webhook: gave up on %s, %s after it was created", noteRef(n.Key), webhookRetryBudget)
+	}
+	if _, asked := RetryAfter(err); !asked {
+		err = &retryAfterError{err: err, wait: backoffAfter(n.Deferrals)}
+	}
+	return err
 }
