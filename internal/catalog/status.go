@@ -14,8 +14,9 @@ import (
 type StatusPublishing struct {
 	// Statuspage is an Atlassian Statuspage page.
 	Statuspage *StatuspageConfig `yaml:"statuspage"`
-	// Webhooks are other status pages, reached through a signed webhook
-	// (signed with VIGIL_WEBHOOK_SIGNING_KEY, like paging webhooks).
+	// Webhooks are other status pages, reached through a webhook signed
+	// like paging webhooks (Standard Webhooks), each with its own key in the
+	// setting named after its URL setting + "_SIGNING_KEY".
 	Webhooks []StatusWebhook `yaml:"webhooks"`
 	// Templates per phase help the author start; Vigil never publishes them
 	// by itself.
