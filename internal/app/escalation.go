@@ -122,10 +122,10 @@ func (c *core) pagingStart(sev incident.Severity, pol *catalog.EscalationPolicy,
 		return now, ""
 	}
 	bh, ok := c.cat.BusinessHoursFor(pol)
-	if !ok || bh.Open(now) {
+	if !ok || oncall.Open(bh, now) {
 		return now, ""
 	}
-	due := bh.NextOpen(now).UTC()
+	due := oncall.NextOpen(bh, now).UTC()
 	return due, fmt.Sprintf("Low urgency outside %s's business hours: paging waits until %s",
 		pol.Team, due.In(bh.Location()).Format("Mon 2 Jan 15:04 MST"))
 }

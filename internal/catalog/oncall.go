@@ -462,63 +462,23 @@ func (c *Catalog) TriagePolicy() (*EscalationPolicy, bool) {
 	return nil, false
 }
 
-// OnCall returns who the rotation's schedule puts on call at t (overrides aside),
-// and when that shift started and ends; ok is false before the rotation's first
-// shift. Hand-offs happen at the hand-off time in the rotation's own time zone, so
-// they stay at 09:00 local across DST changes.
-func (r *Rotation) OnCall(t time.Time) (person string, from, until time.Time, ok bool) {
-	if first := time.Date(r.startDate.Year(), r.startDate.Month(), r.startDate.Day(), r.handoffHour, r.handoffMn, 0, 0, r.loc); t.Before(first) {
-		return "", time.Time{}, first, false
-	}
-	local := t.In(r.loc)
-	day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, time.UTC)
-	if h := time.Date(local.Year(), local.Month(), local.Day(), r.handoffHour, r.handoffMn, 0, 0, r.loc); t.Before(h) {
-		day = day.AddDate(0, 0, -1)
-	}
-	days := int(day.Sub(r.startDate).Hours() / 24)
-	shift := floorDiv(days, r.ShiftDays)
-	n := len(r.Participants)
-	person = r.Participants[((shift%n)+n)%n]
-	first := r.startDate.AddDate(0, 0, shift*r.ShiftDays)
-	from = time.Date(first.Year(), first.Month(), first.Day(), r.handoffHour, r.handoffMn, 0, 0, r.loc)
-	next := first.AddDate(0, 0, r.ShiftDays)
-	until = time.Date(next.Year(), next.Month(), next.Day(), r.handoffHour, r.handoffMn, 0, 0, r.loc)
-	return person, from, until, true
-}
+// Location is the rotation's time zone.
+func (r *Rotation) Location() *time.Location { return r.loc }
 
-func floorDiv(a, b int) int {
-	q := a / b
-	if (a%b != 0) && (a < 0) {
-		q--
-	}
-	return q
-}
+// FirstDay is the civil date of the first shift (midnight UTC, for counting days).
+func (r *Rotation) FirstDay() time.Time { return r.startDate }
 
-// Open reports whether t falls within business hours.
-func (b *BusinessHours) Open(t time.Time) bool {
-	local := t.In(b.loc)
-	m := local.Hour()*60 + local.Minute()
-	return b.days[local.Weekday()] && m >= b.start && m < b.end
-}
+// HandoffClock is the local hour and minute of the hand-off.
+func (r *Rotation) HandoffClock() (hour, minute int) { return r.handoffHour, r.handoffMn }
 
 // Location is the business hours' time zone.
 func (b *BusinessHours) Location() *time.Location { return b.loc }
 
-// NextOpen returns t when within business hours, else when they next begin.
-func (b *BusinessHours) NextOpen(t time.Time) time.Time {
-	if b.Open(t) {
-		return t
-	}
-	local := t.In(b.loc)
-	for i := 0; i <= 7; i++ {
-		d := local.AddDate(0, 0, i)
-		start := time.Date(d.Year(), d.Month(), d.Day(), b.start/60, b.start%60, 0, 0, b.loc)
-		if b.days[start.Weekday()] && start.After(t) {
-			return start
-		}
-	}
-	return t // no day configured: validation prevents this
-}
+// OpenOn reports whether business hours include weekday d.
+func (b *BusinessHours) OpenOn(d time.Weekday) bool { return b.days[d] }
+
+// Span is when business hours start and end, in minutes from local midnight.
+func (b *BusinessHours) Span() (start, end int) { return b.start, b.end }
 
 // BusinessHoursFor returns the business hours of the team behind a policy, if set.
 func (c *Catalog) BusinessHoursFor(p *EscalationPolicy) (*BusinessHours, bool) {

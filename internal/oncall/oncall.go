@@ -96,7 +96,7 @@ func (s Schedule) OnCall(rotation string, t time.Time) (Shift, bool) {
 	if !ok {
 		return Shift{}, false
 	}
-	person, from, until, ok := r.OnCall(t)
+	person, from, until, ok := shiftAt(r, t)
 	if !ok {
 		return Shift{}, false
 	}
@@ -230,4 +230,61 @@ func Rotations(p *catalog.EscalationPolicy) []string {
 		}
 	}
 	return out
+}
+
+// shiftAt returns who a rotation's schedule puts on call at t (overrides
+// aside), and when that shift started and ends; ok is false before the
+// rotation's first shift. Hand-offs happen at the hand-off time in the
+// rotation's own time zone, so they stay at 09:00 local across DST changes.
+func shiftAt(r *catalog.Rotation, t time.Time) (person string, from, until time.Time, ok bool) {
+	loc, start := r.Location(), r.FirstDay()
+	hh, mm := r.HandoffClock()
+	handoff := func(d time.Time) time.Time { return time.Date(d.Year(), d.Month(), d.Day(), hh, mm, 0, 0, loc) }
+	if first := handoff(start); t.Before(first) {
+		return "", time.Time{}, first, false
+	}
+	local := t.In(loc)
+	day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, time.UTC)
+	if t.Before(handoff(local)) {
+		day = day.AddDate(0, 0, -1)
+	}
+	days := int(day.Sub(start).Hours() / 24)
+	shift := floorDiv(days, r.ShiftDays)
+	n := len(r.Participants)
+	person = r.Participants[((shift%n)+n)%n]
+	first := start.AddDate(0, 0, shift*r.ShiftDays)
+	return person, handoff(first), handoff(first.AddDate(0, 0, r.ShiftDays)), true
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if (a%b != 0) && (a < 0) {
+		q--
+	}
+	return q
+}
+
+// Open reports whether t falls within business hours.
+func Open(b *catalog.BusinessHours, t time.Time) bool {
+	local := t.In(b.Location())
+	m := local.Hour()*60 + local.Minute()
+	start, end := b.Span()
+	return b.OpenOn(local.Weekday()) && m >= start && m < end
+}
+
+// NextOpen returns t when within business hours, else when they next begin.
+func NextOpen(b *catalog.BusinessHours, t time.Time) time.Time {
+	if Open(b, t) {
+		return t
+	}
+	start, _ := b.Span()
+	local := t.In(b.Location())
+	for i := 0; i <= 7; i++ {
+		d := local.AddDate(0, 0, i)
+		begin := time.Date(d.Year(), d.Month(), d.Day(), start/60, start%60, 0, 0, b.Location())
+		if b.OpenOn(begin.Weekday()) && begin.After(t) {
+			return begin
+		}
+	}
+	return t // no day configured: validation prevents this
 }

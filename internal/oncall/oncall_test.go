@@ -212,15 +212,15 @@ func TestBusinessHours(t *testing.T) {
 	bh := team.BusinessHours
 	// Friday 2026-10-23 18:00 London (BST) → Monday 09:00 London (GMT by then).
 	fri := at(t, "2026-10-23T17:00:00Z")
-	assert.False(t, bh.Open(fri))
-	assert.Equal(t, at(t, "2026-10-26T09:00:00Z"), bh.NextOpen(fri).UTC())
+	assert.False(t, oncall.Open(bh, fri))
+	assert.Equal(t, at(t, "2026-10-26T09:00:00Z"), oncall.NextOpen(bh, fri).UTC())
 	// Tuesday 03:00 → Tuesday 09:00.
 	tue := at(t, "2026-10-27T03:00:00Z")
-	assert.Equal(t, at(t, "2026-10-27T09:00:00Z"), bh.NextOpen(tue).UTC())
+	assert.Equal(t, at(t, "2026-10-27T09:00:00Z"), oncall.NextOpen(bh, tue).UTC())
 	// Within hours: now.
 	mid := at(t, "2026-10-27T12:00:00Z")
-	assert.True(t, bh.Open(mid))
-	assert.Equal(t, mid, bh.NextOpen(mid))
+	assert.True(t, oncall.Open(bh, mid))
+	assert.Equal(t, mid, oncall.NextOpen(bh, mid))
 }
 
 func TestPolicyForRoutesAndOwners(t *testing.T) {
