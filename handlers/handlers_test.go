@@ -353,6 +353,14 @@ func TestAlertToIncidentThroughTheQueue(t *testing.T) {
 	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
 	require.Equal(t, inc.ID, body["id"])
 	require.NotEmpty(t, body["timeline"])
+	require.NotContains(t, body, "applied", "internal bookkeeping stays out of the API")
+	// What the catalog knows of the component is at hand during triage.
+	comp := body["catalog"].([]any)[0].(map[string]any)
+	require.Equal(t, "public-api", comp["id"])
+	require.Equal(t, "critical", comp["criticality"])
+	require.Equal(t, "https://runbooks.fabrikam.example/public-api", comp["runbook"])
+	require.NotEmpty(t, comp["dataClassification"])
+	require.NotEmpty(t, comp["owner"].(map[string]any)["contacts"], "the owner team and its contacts")
 
 	status, resp = h.invoke("ListIncidents", fixture(t, "list-incidents.json"))
 	require.Equal(t, http.StatusOK, status)
@@ -578,4 +586,23 @@ func TestServiceHealthIssueResolvesWhenItsStageSaysSo(t *testing.T) {
 	inc, err := h.store.GetIncident(context.Background(), incs[0].ID)
 	require.NoError(t, err)
 	require.Equal(t, incident.Resolved, inc.State)
+}
+
+func TestCatalogForResponders(t *testing.T) {
+	h := newHarness(t)
+	status, resp := h.invoke("GetCatalog", fixture(t, "get-catalog.json"))
+	require.Equal(t, http.StatusOK, status)
+	out, body := res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.NotEmpty(t, body["components"])
+	require.NotEmpty(t, body["teams"])
+	pol := body["escalationPolicies"].([]any)[0].(map[string]any)
+	step := pol["steps"].([]any)[0].(map[string]any)
+	require.NotEmpty(t, step["targets"])
+	require.NotEmpty(t, step["delay"])
+
+	anon := as(t, fixture(t, "get-catalog.json"), "")
+	_, resp = h.invoke("GetCatalog", anon)
+	out, _ = res(t, resp)
+	require.Equal(t, http.StatusUnauthorized, out.StatusCode, "responders only")
 }

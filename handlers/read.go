@@ -34,10 +34,11 @@ func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.T
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	if incs == nil {
-		incs = []*incident.Incident{}
+	views := make([]app.IncidentView, len(incs))
+	for i, inc := range incs {
+		views[i] = s.App.View(inc)
 	}
-	return jsonHTTP(http.StatusOK, map[string]any{"incidents": incs})
+	return jsonHTTP(http.StatusOK, map[string]any{"incidents": views})
 }
 
 // getIncident is GET /api/incidents/{id} with its timeline (responders).
@@ -49,7 +50,7 @@ func (s *Server) getIncident(ctx context.Context, req *HTTPRequest, now time.Tim
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	return jsonHTTP(http.StatusOK, inc)
+	return jsonHTTP(http.StatusOK, s.App.View(inc))
 }
 
 // getCase is GET /api/cases/{id}: a responder sees the whole case; a customer with
@@ -74,6 +75,15 @@ func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) H
 		return s.errorHTTP(err)
 	}
 	return jsonHTTP(http.StatusOK, c)
+}
+
+// getCatalog is GET /api/catalog: components with their owners, contacts,
+// criticality and runbooks, teams and escalation policies (responders).
+func (s *Server) getCatalog(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
+	if _, err := s.signedIn(req); err != nil {
+		return s.errorHTTP(err)
+	}
+	return jsonHTTP(http.StatusOK, s.App.Catalog())
 }
 
 // health is GET /api/health: the app answers and says what it runs on.

@@ -83,7 +83,7 @@ func (s *Server) incidentAction(ctx context.Context, req *HTTPRequest, now time.
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	return jsonHTTP(http.StatusOK, inc)
+	return jsonHTTP(http.StatusOK, s.App.View(inc))
 }
 
 // caseAction is POST /api/cases/{id}/{action}: first-line triage (assign, ask,

@@ -475,6 +475,7 @@ func TestAcknowledgeLinkFromAPage(t *testing.T) {
 	require.Equal(t, 2, h.deliver("Notify", app.QueueNotify, 1))
 	sent := h.outbox()
 	require.Len(t, sent, 2)
+	require.Contains(t, sent[0].Text, "Runbook (public-api): https://runbooks.fabrikam.example/public-api", "the runbook is in the page itself")
 	id, q := parseAckURL(t, sent[0].AckURL)
 	require.Equal(t, inc.ID, id)
 	require.Equal(t, "ben", q.Get("person"))

@@ -57,6 +57,7 @@ func (s *Server) functions() map[string]function {
 		"ListIncidents":     s.httpFunction("req", s.listIncidents),
 		"GetIncident":       s.httpFunction("req", s.getIncident),
 		"GetCase":           s.httpFunction("req", s.getCase),
+		"GetCatalog":        s.httpFunction("req", s.getCatalog),
 		"Health":            s.httpFunction("req", s.health),
 	}
 }

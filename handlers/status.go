@@ -23,7 +23,7 @@ func (s *Server) statusUpdate(ctx context.Context, req *HTTPRequest, now time.Ti
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	return jsonHTTP(http.StatusAccepted, map[string]any{"update": u, "incident": inc.ID, "comms": inc.Comms})
+	return jsonHTTP(http.StatusAccepted, map[string]any{"update": u, "incident": inc.ID, "comms": s.App.View(inc).Comms})
 }
 
 // visibility is POST /api/incidents/{id}/visibility: customer-visible or not, with a reason.
@@ -40,7 +40,7 @@ func (s *Server) visibility(ctx context.Context, req *HTTPRequest, now time.Time
 	if err != nil {
 		return s.errorHTTP(err)
 	}
-	return jsonHTTP(http.StatusOK, inc)
+	return jsonHTTP(http.StatusOK, s.App.View(inc))
 }
 
 // statusDraft is GET /api/incidents/{id}/status-draft?phase=: a starting

@@ -189,7 +189,8 @@ type App struct {
 	Cases      *Cases
 	Poison     *Poison
 	// Links makes the URLs people are sent.
-	Links Links
+	Links   Links
+	catalog *catalog.Catalog
 }
 
 // New builds the application.
@@ -212,5 +213,6 @@ func New(cfg Config) *App {
 		Cases:      &Cases{c},
 		Poison:     &Poison{c},
 		Links:      c.links,
+		catalog:    cfg.Catalog,
 	}
 }

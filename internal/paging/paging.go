@@ -106,6 +106,7 @@ func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link
 	if p.Reminder != "" {
 		text += " " + p.Reminder
 	}
+	text += runbooks(cat, inc.Components)
 	base := incident.Notification{
 		Event: incident.NotifyPage, IncidentID: inc.ID, Severity: inc.Severity, Urgency: exp.Urgency,
 		To: person.Name, Person: person.ID, Round: p.Round, Step: p.Step,
@@ -149,6 +150,18 @@ func ForCasePage(cat *catalog.Catalog, c *incident.Case, personID, link string, 
 				c.ID, c.Tenant, c.Impact.UsersAffected, c.Impact.Blocked, c.Severity, c.Title),
 			Link: link, CreatedAt: now,
 		})
+	}
+	return out
+}
+
+// runbooks names the runbook of each affected component that has one, so that
+// whoever is paged starts from it.
+func runbooks(cat *catalog.Catalog, components []string) string {
+	var out string
+	for _, id := range components {
+		if c, ok := cat.Component(id); ok && c.Runbook != "" {
+			out += fmt.Sprintf(" Runbook (%s): %s", c.ID, c.Runbook)
+		}
 	}
 	return out
 }
