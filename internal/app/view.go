@@ -158,10 +158,10 @@ func viewTeam(t *catalog.Team) TeamView {
 // CatalogView is the read-only catalog responders consult: components with
 // their owners and runbooks, teams, and escalation policies.
 type CatalogView struct {
-	Organisation string                     `json:"organisation"`
-	Components   []ComponentView            `json:"components"`
-	Teams        []TeamView                 `json:"teams"`
-	Policies     []PolicyView               `json:"escalationPolicies"`
+	Organisation string          `json:"organisation"`
+	Components   []ComponentView `json:"components"`
+	Teams        []TeamView      `json:"teams"`
+	Policies     []PolicyView    `json:"escalationPolicies"`
 }
 
 // PolicyView is an escalation policy as the API shows it.
