@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"vigil/internal/bus"
@@ -93,16 +94,24 @@ func (c *core) notifyAt(ctx context.Context, ns []incident.Notification, at time
 // sequence number on the incident (written with it) so that a change that
 // makes it moot can cancel it.
 func (c *core) armTimer(ctx context.Context, inc *incident.Incident, now time.Time) error {
-	due := inc.EscalationDue()
+	due, e := inc.EscalationDue(), inc.Escalation
 	if due.IsZero() {
+		if e != nil {
+			e.Timer = nil // nothing pending: an armed timer is moot
+		}
 		return nil
 	}
-	e := inc.Escalation
-	if t := e.Timer; t != nil && t.Cycle == e.Cycle && t.Position == e.Next && t.At.Equal(due) {
-		return nil
+	id := escalationMessageID(EscalationMessage{IncidentID: inc.ID, Cycle: e.Cycle, Position: e.Next})
+	if t := e.Timer; t != nil && t.Cycle == e.Cycle && t.Position == e.Next {
+		if t.At.Equal(due) {
+			return nil
+		}
+		// The same position, moved (a severity change): a message of its
+		// own, or the queue would drop it as a duplicate of the first.
+		id += "@" + strconv.FormatInt(due.Unix(), 10)
 	}
 	m := EscalationMessage{IncidentID: inc.ID, Cycle: e.Cycle, Position: e.Next}
-	seq, err := c.schedule(ctx, QueueEscalations, later(due, now), escalationMessageID(m), "escalate", m)
+	seq, err := c.schedule(ctx, QueueEscalations, later(due, now), id, "escalate", m)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,156 @@
+package app_test
+
+// What a change of severity re-plans, and the side effects every way an
+// incident changes state owes, on the fake clock with the real store.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"vigil/internal/app"
+	"vigil/internal/incident"
+)
+
+// night is Tuesday 02:00 London: outside the ops team's business hours.
+var night = time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+
+// fold raises an alert on dedup key dk with its own id: it folds into the
+// incident open for dk.
+func (s *sim) fold(dk, id string, sev incident.Severity, status incident.AlertStatus) {
+	s.t.Helper()
+	_, err := s.svc.Intake.SubmitAlert(context.Background(), incident.Alert{Source: "generic:test", ID: id, DedupKey: dk,
+		Status: status, Signal: sev, SourceSeverity: sev.String(), Summary: "trouble " + id, Component: "core", FiredAt: s.now}, s.now)
+	require.NoError(s.t, err)
+}
+
+// pagedAt lists who was paged, at what time of day (UTC).
+func (s *sim) pagedAt() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range s.pages {
+		if p.event == incident.NotifyPage {
+			out = append(out, p.person+"@"+p.at.UTC().Format("15:04"))
+		}
+	}
+	return out
+}
+
+func timelineWith(inc *incident.Incident, kind, text string) []string {
+	var out []string
+	for _, e := range inc.Timeline {
+		if e.Kind == kind && strings.Contains(e.Text, text) {
+			out = append(out, e.Text)
+		}
+	}
+	return out
+}
+
+func TestSev4AtNightRaisedToSev1ByAFoldedAlertPagesAtOnce(t *testing.T) {
+	s := newSim(t, "standard")
+	s.now = night
+	s.fold("dk-db", "a1", incident.Sev4, incident.AlertFiring)
+	s.run(night.Add(time.Minute))
+	inc := s.onlyIncident()
+	require.Empty(t, s.pagedAt(), "a Sev4 at night waits for 09:00")
+	require.False(t, inc.Comms.Visible)
+	require.NotEmpty(t, inc.Escalation.Waiting)
+
+	s.fold("dk-db", "a2", incident.Sev1, incident.AlertFiring)
+	s.run(night.Add(2 * time.Minute))
+	assert.Equal(t, []string{"pat@02:01"}, s.pagedAt(), "the first step is paged as soon as the Sev1 folds in")
+
+	inc = s.onlyIncident()
+	assert.Equal(t, incident.Sev1, inc.Severity)
+	assert.True(t, inc.Comms.Visible, "a Sev1 is customer-visible")
+	assert.False(t, inc.CommsDue().IsZero(), "and has an update cadence")
+	assert.Len(t, inc.SeverityReasons, 1)
+	assert.Contains(t, inc.SeverityReasons[0], "a folded alert is more severe", "the reasons are the new severity's")
+	replan := timelineWith(inc, incident.EventEscalation, "Re-planned for sev1 (was sev4)")
+	require.Len(t, replan, 1, "the timeline says what was re-planned")
+	assert.Contains(t, replan[0], "high urgency (was low)")
+	assert.Contains(t, replan[0], "paging pat now")
+
+	// Unacknowledged, it escalates on the Sev1 plan, at night.
+	s.run(night.Add(8 * time.Minute))
+	assert.Equal(t, []string{"pat@02:01", "sam@02:06"}, s.pagedAt())
+}
+
+func TestResponderRaisingSeverityPagesWhatWasHeldBack(t *testing.T) {
+	s := newSim(t, "standard")
+	s.now = night
+	s.fold("dk-db", "a1", incident.Sev3, incident.AlertFiring)
+	s.run(night.Add(time.Minute))
+	require.Empty(t, s.pagedAt())
+	id := s.onlyIncident().ID
+
+	s.act(id, app.Action{Kind: "severity", Severity: "sev2", Reason: "two tenants cannot run payroll"}, "max")
+	s.run(s.now)
+	assert.Equal(t, []string{"pat@02:01"}, s.pagedAt())
+	inc := s.onlyIncident()
+	assert.Equal(t, []string{"two tenants cannot run payroll"}, inc.SeverityReasons)
+	assert.True(t, inc.Comms.Visible)
+	assert.Len(t, timelineWith(inc, incident.EventEscalation, "Re-planned for sev2 (was sev3)"), 1)
+}
+
+func TestLoweringSeverityKeepsThePagesSentAndDelaysWhatIsToCome(t *testing.T) {
+	s := newSim(t, "standard")
+	s.now = night
+	s.fold("dk-db", "a1", incident.Sev1, incident.AlertFiring)
+	s.run(night.Add(time.Minute))
+	require.Equal(t, []string{"pat@02:00"}, s.pagedAt())
+	id := s.onlyIncident().ID
+
+	s.act(id, app.Action{Kind: "severity", Severity: "sev4", Reason: "a test tenant only"}, "pat")
+	s.run(night.Add(30 * time.Minute))
+	assert.Equal(t, []string{"pat@02:00"}, s.pagedAt(), "step 2 waits for business hours now")
+	inc := s.onlyIncident()
+	assert.Equal(t, incident.Triggered, inc.State)
+	assert.Len(t, inc.Pages, 1, "the page sent stands")
+	assert.Len(t, timelineWith(inc, incident.EventEscalation, "pages already sent stand"), 1)
+
+	s.run(time.Date(2026, 11, 24, 9, 1, 0, 0, time.UTC))
+	assert.Equal(t, []string{"pat@02:00", "sam@09:00"}, s.pagedAt(), "then the policy carries on")
+}
+
+func TestAnIncidentResolvedByItsAlertsResolvesItsCases(t *testing.T) {
+	s := newSim(t, "standard")
+	ctx := context.Background()
+	s.fold("dk-db", "a1", incident.Sev2, incident.AlertFiring)
+	receipt, err := s.svc.Intake.SubmitCase(ctx, incident.CaseReport{Tenant: "t1", Reporter: incident.Contact{Name: "Ana", Email: "ana@t1.example"},
+		Title: "Slow", Description: "Pages take a minute"}, "", s.now)
+	require.NoError(t, err)
+	s.run(s.now)
+	inc := s.onlyIncident()
+	who, err := s.svc.Responders.For("pat@example.com")
+	require.NoError(t, err)
+	_, err = s.svc.Cases.Act(ctx, receipt.CaseID, app.CaseAction{Kind: "escalate", IncidentID: inc.ID}, who, s.now)
+	require.NoError(t, err)
+
+	s.now = s.now.Add(10 * time.Minute)
+	s.fold("dk-db", "a1", incident.Sev2, incident.AlertResolved)
+	s.run(s.now)
+	require.Equal(t, incident.Resolved, s.onlyIncident().State, "every alert resolved at its source")
+	view, err := s.svc.Cases.ForCustomer(ctx, receipt.CaseID, receipt.Token)
+	require.NoError(t, err)
+	assert.Equal(t, "resolved", view.Status, "the customer's page says so")
+	assert.Contains(t, view.Updates[len(view.Updates)-1].Text, "The incident behind your report is resolved")
+}
+
+func TestAcknowledgingCancelsTheEscalationTimer(t *testing.T) {
+	s := newSim(t, "standard")
+	s.alert("a1", incident.Sev1)
+	s.run(t0)
+	inc := s.onlyIncident()
+	timer := "esc:" + inc.ID + ":1:2"
+	require.True(t, s.scheduled(app.QueueEscalations, timer), "step 2 is armed")
+	require.NotZero(t, inc.Escalation.Timer.Seq, "its sequence number is recorded")
+
+	s.act(inc.ID, app.Action{Kind: "acknowledge"}, "pat")
+	assert.False(t, s.scheduled(app.QueueEscalations, timer), "acknowledging cancels it")
+}
