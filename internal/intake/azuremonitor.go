@@ -133,8 +133,7 @@ func ParseAzureMonitor(body []byte) (incident.Alert, error) {
 		a.Status = incident.AlertResolved
 		a.ResolvedAt = ess.firedAt
 	}
-	a.Notes = append(a.Notes, named.notes...)
-	a.Notes = append(a.Notes, ctx.notes...)
+	a.Notes = boundNotes(append(append(a.Notes, named.notes...), ctx.notes...))
 	a.Details = ctx.details()
 	a.Facts = ctx.facts.m
 	a.Links = append(a.Links, ctx.links...)
@@ -344,6 +343,17 @@ func (n *customNames) values(custom object, key string) []string {
 		}
 	}
 	return out
+}
+
+// maxNotes bounds what one alert puts on the timeline, whatever its custom
+// properties hold.
+const maxNotes = 20
+
+func boundNotes(notes []string) []string {
+	if len(notes) <= maxNotes {
+		return notes
+	}
+	return append(notes[:maxNotes-1:maxNotes-1], fmt.Sprintf("and %d more notes like these", len(notes)-maxNotes+1))
 }
 
 // deriveRuleName names an alert whose rule Azure did not name: from what the

@@ -223,6 +223,11 @@ func TestCustomPropertiesNameComponentsAndTenants(t *testing.T) {
 		require.Contains(t, a.Notes, `customProperties name more than 100 tenants: "t-100" and later ones ignored`)
 		require.Contains(t, strings.Join(a.Notes, "\n"), "customProperties.tenant \"xxxx")
 	})
+	t.Run("notes are bounded", func(t *testing.T) {
+		a := withCustom(t, map[string]any{"tenants": strings.Repeat("\x01,", 500), "components": strings.Repeat("A B,", 500)})
+		require.Len(t, a.Notes, maxNotes)
+		require.Equal(t, "and 981 more notes like these", a.Notes[maxNotes-1])
+	})
 	t.Run("unknown keys are left alone", func(t *testing.T) {
 		a := withCustom(t, map[string]any{"customKey1": "value1", "runbook": "https://runbooks.fabrikam.example/x"})
 		require.Empty(t, a.Component)

@@ -36,6 +36,7 @@ func FuzzParseAzureMonitor(f *testing.F) {
 		require.NotEmpty(t, a.ID)
 		require.True(t, utf8.Valid(body), "text that is not UTF-8 is refused, never stored")
 		require.LessOrEqual(t, len(a.Tenants), maxTenants)
+		require.LessOrEqual(t, len(a.Notes), maxNotes)
 		require.LessOrEqual(t, len(a.Components)+1, maxNamedComponents)
 		if a.SourceSeverity == "" {
 			require.NotEmpty(t, a.SignalBasis, "a derived severity says why")
