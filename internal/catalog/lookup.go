@@ -83,6 +83,27 @@ func (c *Catalog) Tenant(id string) (*Tenant, bool) {
 	return t, ok
 }
 
+// FindTenant returns the tenant a sender means by s: its id or its name, in any
+// case ("Contoso", "contoso ltd"). Monitors are configured by hand; exact ids
+// are not what people type into an alert rule's custom properties.
+func (c *Catalog) FindTenant(s string) (*Tenant, bool) {
+	s = strings.TrimSpace(s)
+	if t, ok := c.byTenant[s]; ok {
+		return t, true
+	}
+	for i := range c.Tenants {
+		if strings.EqualFold(c.Tenants[i].ID, s) {
+			return &c.Tenants[i], true
+		}
+	}
+	for i := range c.Tenants {
+		if strings.EqualFold(c.Tenants[i].Name, s) {
+			return &c.Tenants[i], true
+		}
+	}
+	return nil, false
+}
+
 // AllTenants lists every tenant id, in file order.
 func (c *Catalog) AllTenants() []string { return c.allTenants }
 

@@ -5,6 +5,7 @@ package incident
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"vigil/internal/fault"
@@ -72,6 +73,8 @@ const (
 	EventVendorRef      = "vendor-ref"
 	EventRepeatsElided  = "repeats-elided"
 	EventUnmappedTarget = "unmapped-target"
+	// EventTriage says what triage took from an alert and what it set aside.
+	EventTriage = "triage"
 )
 
 // AlertRef is what an incident remembers of each alert folded into it.
@@ -114,7 +117,10 @@ type Incident struct {
 	Source          string   `json:"source"`
 	Components      []string `json:"components,omitempty"`
 	Tenants         []string `json:"tenants,omitempty"`
-	Roles           Roles    `json:"roles"`
+	// Reported are the tenants that alerts named and the catalog knows: a subset
+	// of Tenants, which also holds the tenants the affected components serve.
+	Reported []string `json:"reported,omitempty"`
+	Roles    Roles    `json:"roles"`
 	// Comms is what customers are told: visibility, status updates, cadence.
 	Comms Comms `json:"comms"`
 	// Escalation is where the incident is in its escalation policy; nil when no
@@ -154,6 +160,10 @@ type Triage struct {
 	Tenants    []string
 	// Unmapped are alert targets that match no catalog component.
 	Unmapped []string
+	// Reported are the tenants the sender named that the catalog knows.
+	Reported []string
+	// Notes say what was derived from the signal, used and ignored, for the timeline.
+	Notes []string
 	// AutoResolve says whether a resolved alert from this source may resolve the incident.
 	AutoResolve bool
 }
@@ -174,6 +184,7 @@ func NewFromAlert(id string, a Alert, t Triage, key string, now time.Time) (*Inc
 		Source:          a.Source,
 		Components:      t.Components,
 		Tenants:         t.Tenants,
+		Reported:        t.Reported,
 		Links:           a.Links,
 		Facts:           a.Facts,
 		CreatedAt:       now,
@@ -184,6 +195,7 @@ func NewFromAlert(id string, a Alert, t Triage, key string, now time.Time) (*Inc
 		Text: fmt.Sprintf("Opened by %s alert %q (%s)", a.Source, a.Summary, orDash(a.SourceSeverity))})
 	inc.record(Event{At: now, Actor: System, Kind: EventSeverity,
 		Text: fmt.Sprintf("Severity %s: %s", t.Severity, joinReasons(t.Reasons))})
+	inc.recordTriage(t, key, now)
 	for _, u := range t.Unmapped {
 		inc.record(Event{At: now, Actor: System, Kind: EventUnmappedTarget,
 			Text: "Alert target is not in the catalog: " + u})
@@ -241,12 +253,14 @@ func (inc *Incident) ApplyAlert(a Alert, t Triage, key, content string, now time
 		if repeats := inc.AlertCount - 1; repeats <= maxRepeatEvents {
 			inc.record(Event{At: now, Actor: Actor(a.Source), Kind: EventAlert, Key: key,
 				Text: fmt.Sprintf("Alert fired again: %q (%s)", a.Summary, orDash(a.SourceSeverity))})
+			inc.recordTriage(t, key, now)
 		} else if repeats == maxRepeatEvents+1 {
 			inc.record(Event{At: now, Actor: System, Kind: EventRepeatsElided,
 				Text: fmt.Sprintf("More than %d repeats: further repeats are counted in alertCount, not listed", maxRepeatEvents)})
 		}
 		inc.unionComponents(t.Components)
 		inc.unionTenants(t.Tenants)
+		inc.unionReported(t.Reported)
 		if t.Severity.Worse(inc.Severity) {
 			inc.changeSeverity(t.Severity, Actor(a.Source), "a folded alert is more severe: "+joinReasons(t.Reasons), now)
 		}
@@ -387,10 +401,40 @@ func (inc *Incident) anyAlertFiring() bool {
 	return false
 }
 
+// recordTriage puts what triage used and ignored on the timeline: once per alert,
+// and not again when a repeat says exactly what the last one said.
+func (inc *Incident) recordTriage(t Triage, key string, now time.Time) {
+	if len(t.Notes) == 0 {
+		return
+	}
+	text := "Triage: " + joinReasons(t.Notes)
+	for i := len(inc.Timeline) - 1; i >= 0; i-- {
+		if inc.Timeline[i].Kind == EventTriage {
+			if inc.Timeline[i].Text == text {
+				return
+			}
+			break
+		}
+	}
+	e := Event{At: now, Actor: System, Kind: EventTriage, Key: key, Text: text}
+	if len(t.Reported) > 0 {
+		e.Data = map[string]string{"reported": strings.Join(t.Reported, ",")}
+	}
+	inc.record(e)
+}
+
 func (inc *Incident) unionComponents(cs []string) {
 	for _, c := range cs {
 		if !slices.Contains(inc.Components, c) {
 			inc.Components = append(inc.Components, c)
+		}
+	}
+}
+
+func (inc *Incident) unionReported(ts []string) {
+	for _, t := range ts {
+		if !slices.Contains(inc.Reported, t) {
+			inc.Reported = append(inc.Reported, t)
 		}
 	}
 }

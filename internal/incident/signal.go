@@ -23,15 +23,25 @@ type Alert struct {
 	// SourceSeverity is the monitor's own label ("Sev0", "critical"), kept for the timeline.
 	SourceSeverity string `json:"sourceSeverity,omitempty"`
 	// Signal is SourceSeverity mapped onto Vigil's scale, before impact rules.
-	Signal  Severity `json:"signal"`
-	Summary string   `json:"summary"`
-	Details string   `json:"details,omitempty"`
+	Signal Severity `json:"signal"`
+	// SignalBasis says how Signal was derived when the source sent no severity
+	// (an Azure budget alert has none); empty when SourceSeverity was mapped.
+	SignalBasis string `json:"signalBasis,omitempty"`
+	Summary     string `json:"summary"`
+	Details     string `json:"details,omitempty"`
 	// Component is a catalog component named explicitly by the sender, if any.
 	Component string `json:"component,omitempty"`
+	// Components are further components the sender named after Component (an Azure
+	// Monitor alert's customProperties may list several). Triage checks them all.
+	Components []string `json:"components,omitempty"`
 	// Resources are Azure resource ids the alert targets; triage maps them to components.
 	Resources []string `json:"resources,omitempty"`
-	// Tenants affected, when the sender knows.
-	Tenants    []string    `json:"tenants,omitempty"`
+	// Tenants affected, when the sender knows, as the sender named them: triage
+	// keeps those the catalog knows and says which it ignored.
+	Tenants []string `json:"tenants,omitempty"`
+	// Notes say what the parser derived or set aside ("rule name derived from
+	// alertContext.AlertData.BudgetName"), so that the timeline can say it.
+	Notes      []string    `json:"notes,omitempty"`
 	FiredAt    time.Time   `json:"firedAt,omitzero"`
 	ResolvedAt time.Time   `json:"resolvedAt,omitzero"`
 	Links      []Link      `json:"links,omitempty"`

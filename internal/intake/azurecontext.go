@@ -42,6 +42,17 @@ type contextReader struct {
 	// says the update reports the problem over.
 	foldKey   string
 	recovered bool
+
+	// What the context offers in place of essentials Azure left out, with the
+	// JSON path it came from: a rule name, a severity, a level word, targets.
+	ruleName, ruleNameFrom string
+	signal                 incident.Severity
+	signalBasis            string
+	level, levelFrom       string
+	targets                []string
+	targetsFrom            string
+	// notes are for the timeline: what this reading of the context concluded.
+	notes []string
 }
 
 func newContextReader(ess essentials) *contextReader {
@@ -60,8 +71,10 @@ func (c *contextReader) read(ctx object) {
 		c.metric(ctx)
 	case s == "platform" && ctx.get("SearchQuery") != nil, s == "loganalytics", s == "applicationinsights":
 		c.logSearchV1(ctx)
-	case s == "logalertsv2":
+	case s == "logalertsv2", s == "simplelogalert":
 		c.logSearchV2(ctx)
+	case s == "costalerts", ctx.sub("AlertData").get("BudgetName") != nil:
+		c.budget(ctx)
 	case strings.Contains(s, "servicehealth"):
 		c.serviceHealth(ctx)
 	case strings.Contains(s, "resourcehealth"):
@@ -117,6 +130,11 @@ func (c *contextReader) metric(ctx object) {
 		c.facts.add(p+"alertSensitivity", sensitivity)
 		c.facts.add(p+"failingPeriods", periods)
 		c.facts.add(p+"webTestName", webTest)
+		if i == 0 && webTest != "" {
+			c.nameRule(webTest, "alertContext.condition.allOf[0].webTestName")
+		} else if i == 0 {
+			c.nameRule(name, "alertContext.condition.allOf[0].metricName")
+		}
 
 		line := join(" ", agg, or(name, "metric"))
 		if webTest != "" {
@@ -170,6 +188,7 @@ func (c *contextReader) logSearchV1(ctx object) {
 	c.facts.add("searchInterval", join(" to ", ctx.text("SearchIntervalStartTimeUtc"), ctx.text("SearchIntervalEndtimeUtc")))
 	c.facts.add("workspaceId", ctx.text("WorkspaceId"))
 	c.facts.add("applicationId", ctx.text("ApplicationId"))
+	c.levelWord(ctx.text("SeverityDescription"), "alertContext.SeverityDescription")
 
 	line := "Log query returned " + or(count, "an unknown number of") + " results"
 	if t := describeThreshold(op, threshold); t != "" {
@@ -246,6 +265,14 @@ func (c *contextReader) logSearchV2(ctx object) {
 		if query != "" {
 			c.line("Query: %s", cut(oneLine(query), maxQueryRunes))
 		}
+		// Simple log alerts carry the row that fired them.
+		if rows := cr.list("event"); len(rows) > 0 {
+			if first, ok := rows[0].([]any); ok {
+				if s := dimensions(first); s != "" {
+					c.line("First result: %s", s)
+				}
+			}
+		}
 		c.link("Log search results", cr.text("linkToSearchResultsUI"))
 		c.link("Filtered log search results", cr.text("linkToFilteredSearchResultsUI"))
 	}
@@ -265,6 +292,8 @@ func (c *contextReader) activityLog(ctx object, kind string) {
 	c.facts.add("eventTimestamp", ctx.text("eventTimestamp"))
 	c.facts.add("scope", scope)
 	c.facts.add("correlationId", ctx.text("correlationId"))
+	c.nameRule(op, "alertContext.operationName")
+	c.levelWord(ctx.text("level"), "alertContext.level")
 
 	line := join(" ", or(op, "Activity log operation"), status)
 	if caller != "" {
@@ -289,6 +318,8 @@ func (c *contextReader) activityLog(ctx object, kind string) {
 		} else {
 			c.line("%s", props.text("description"))
 		}
+	case "recommendation":
+		c.recommendation(props)
 	case "security":
 		sev, category := props.text("severity"), props.text("category")
 		entity, threat, action := props.text("compromisedEntity"), props.text("threatStatus"), props.text("actionTaken")
@@ -299,6 +330,9 @@ func (c *contextReader) activityLog(ctx object, kind string) {
 		c.facts.add("actionTaken", action)
 		c.facts.add("protectionType", props.text("protectionType"))
 		c.facts.add("filePath", props.text("filePath"))
+		// Defender's own rating says more than the activity log's level.
+		c.level = ""
+		c.levelWord(sev, "alertContext.properties.severity")
 		line := "Security alert"
 		if sev != "" {
 			line += " (" + sev + " severity)"
@@ -346,6 +380,25 @@ func (c *contextReader) policy(props object) {
 	}
 }
 
+// recommendation reads Azure Advisor's new-recommendation events.
+func (c *contextReader) recommendation(props object) {
+	category, impact, risk := props.text("recommendationCategory"), props.text("recommendationImpact"), props.text("recommendationRisk")
+	c.facts.add("recommendationCategory", category)
+	c.facts.add("recommendationImpact", impact)
+	c.facts.add("recommendationRisk", risk)
+	c.facts.add("recommendationType", props.text("recommendationType"))
+	c.facts.add("recommendationResourceLink", props.text("recommendationResourceLink"))
+	line := "Advisor recommendation"
+	if category != "" {
+		line += " (" + category + ")"
+	}
+	if s := join(", ", prefixed("impact ", impact), prefixed("risk ", risk)); s != "" {
+		line += ": " + s
+	}
+	c.line("%s", line)
+	c.link("Recommendation in Azure Advisor", props.text("recommendationResourceLink"))
+}
+
 // serviceHealth reads Azure's own incident and maintenance notices. The tracking
 // id is what Microsoft support and the status history use, so it is kept as a
 // vendor reference that links to the issue in Service Health.
@@ -353,7 +406,7 @@ func (c *contextReader) serviceHealth(ctx object) {
 	p := ctx.sub("properties")
 	title, service, region := p.text("title"), p.text("service"), p.text("region")
 	kind, tracking, stage := p.text("incidentType"), p.text("trackingId"), p.text("stage")
-	impacted := impactedServices(p.text("impactedServices"))
+	impacted := impactedServices(p.get("impactedServices"))
 
 	c.facts.add("incidentType", kind)
 	c.facts.add("trackingId", tracking)
@@ -365,6 +418,7 @@ func (c *contextReader) serviceHealth(ctx object) {
 	c.facts.add("impactStartTime", p.text("impactStartTime"))
 	c.facts.add("impactMitigationTime", p.text("impactMitigationTime"))
 	c.facts.add("operationName", ctx.text("operationName"))
+	c.nameRule(title, "alertContext.properties.title")
 
 	line := "Azure Service Health " + or(kind, "event")
 	if tracking != "" {
@@ -388,9 +442,11 @@ func (c *contextReader) serviceHealth(ctx object) {
 
 	if tracking != "" {
 		c.foldKey = "azure-service-health:" + tracking
-		// "Resolved", then "RCA" when the post-incident review is published; "Complete" for maintenance.
-		switch strings.ToLower(stage) {
-		case "resolved", "rca", "complete":
+		// "Resolved", then "RCA" when the post-incident review is published;
+		// "Complete" or "Canceled" ends a maintenance. Without a stage, the
+		// event's own status says it.
+		switch strings.ToLower(or(stage, ctx.text("status"))) {
+		case "resolved", "rca", "complete", "completed", "canceled", "cancelled":
 			c.recovered = true
 		}
 		ref := incident.VendorRef{System: "azure-service-health", ID: tracking}
@@ -426,6 +482,7 @@ func (c *contextReader) resourceHealth(ctx object) {
 	c.facts.add("details", p.text("details"))
 	c.facts.add("operationName", ctx.text("operationName"))
 	c.facts.add("eventTimestamp", ctx.text("eventTimestamp"))
+	c.nameRule(join(": ", "Resource health", title), "alertContext.properties.title")
 
 	if len(c.ess.targets) > 0 {
 		c.foldKey = "azure-resource-health:" + strings.ToLower(c.ess.targets[0])
@@ -455,6 +512,7 @@ func (c *contextReader) smartDetector(ctx object) {
 	c.facts.add("detectedValue", detected)
 	c.facts.add("normalValue", normal)
 	c.facts.add("occurrenceTime", ctx.text("FormattedOccurrenceTime"))
+	c.nameRule(name, "alertContext.SmartDetectorName")
 
 	line := join(": ", or(name, "Smart detection"), summary)
 	if s := join(", ", prefixed("detected ", detected), prefixed("normally ", normal)); s != "" {
@@ -474,6 +532,7 @@ func (c *contextReader) prometheus(ctx object) {
 	c.facts.add("for", pending)
 	c.facts.add("labels", keyValues(labels))
 	c.facts.add("ruleGroup", ctx.text("ruleGroup"))
+	c.nameRule(labels.text("alertname"), "alertContext.labels.alertname")
 
 	line := "PromQL " + or(expr, "expression")
 	if value != "" {
@@ -486,6 +545,70 @@ func (c *contextReader) prometheus(ctx object) {
 	c.line("%s", annotations.text("summary"))
 	c.line("%s", annotations.text("description"))
 	c.link("Runbook", or(annotations.text("runbook_url"), annotations.text("runbookUrl")))
+}
+
+// budgetSignal is what a budget alert is worth: spend is the vendor's concern,
+// not a customer's, so it waits for business hours.
+const budgetSignal = incident.Sev4
+
+// budget reads Cost Management budget alerts (monitoringService CostAlerts), which
+// name no rule, severity or target: the budget supplies all three.
+func (c *contextReader) budget(ctx object) {
+	d := ctx.sub("AlertData")
+	name, budgetType, threshold := d.text("BudgetName"), d.text("BudgetType"), d.text("ThresholdType")
+	limit, notifyAt := d.text("BudgetThreshold"), d.text("NotificationThresholdAmount")
+	spent, forecast := d.text("SpentAmount"), d.text("ForecastedTotalForPeriod")
+	id, scope := d.text("BudgetId"), strings.TrimSuffix(d.text("Scope"), "/")
+	c.facts.add("alertCategory", ctx.text("AlertCategory"))
+	c.facts.add("budgetName", name)
+	c.facts.add("budgetType", budgetType)
+	c.facts.add("thresholdType", threshold)
+	c.facts.add("budgetThreshold", limit)
+	c.facts.add("notificationThresholdAmount", notifyAt)
+	c.facts.add("spentAmount", spent)
+	c.facts.add("forecastedTotalForPeriod", forecast)
+	c.facts.add("unit", d.text("Unit"))
+	c.facts.add("budgetStartDate", d.text("BudgetStartDate"))
+	c.facts.add("budgetId", id)
+	c.facts.add("scope", scope)
+
+	line := "Budget " + or(name, "(unnamed)")
+	if s := join(", ", budgetType, threshold); s != "" {
+		line += " (" + s + ")"
+	}
+	var parts []string
+	if strings.EqualFold(threshold, "Forecasted") && forecast != "" {
+		parts = append(parts, "forecast "+forecast+" for the period")
+	}
+	if spent != "" {
+		parts = append(parts, "spent "+spent)
+	}
+	if limit != "" {
+		parts = append(parts, "budget "+limit)
+	}
+	if notifyAt != "" {
+		parts = append(parts, "alert threshold "+notifyAt)
+	}
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, "; ")
+	}
+	c.line("%s", line)
+
+	if name != "" {
+		c.nameRule("Budget "+name, "alertContext.AlertData.BudgetName")
+	}
+	c.signal = budgetSignal
+	c.signalBasis = "a budget alert (monitoringService CostAlerts) carries no severity, and spend does not affect customers"
+	if subscription.MatchString(scope) {
+		c.targets, c.targetsFrom = []string{scope}, "alertContext.AlertData.Scope"
+	}
+	// Every alert of one budget is one problem: 50%, 80%, then 100% of it.
+	if key := or(id, scope+"/"+name); key != "/" {
+		c.foldKey = "azure-budget:" + strings.ToLower(key)
+	}
+	if strings.HasPrefix(strings.ToLower(c.ess.description), "delivery confirmation") {
+		c.notes = append(c.notes, "this is a budget's delivery confirmation: Azure testing that the action group reaches Vigil, not spend")
+	}
 }
 
 // unknown keeps what it can from a monitoring service this code does not know
@@ -502,6 +625,22 @@ func (c *contextReader) unknown(ctx object) {
 	props := ctx.sub("properties")
 	for _, k := range slices.Sorted(maps.Keys(props.m)) {
 		c.facts.add("properties."+k, scalarText(props.m[k]))
+	}
+}
+
+// nameRule offers a rule name for an alert whose rule Azure did not name; the
+// first offer wins.
+func (c *contextReader) nameRule(name, from string) {
+	if c.ruleName == "" && oneLine(name) != "" {
+		c.ruleName, c.ruleNameFrom = name, from
+	}
+}
+
+// levelWord offers a level word ("Warning", "High") to rate an alert that
+// carries no severity; the first word Vigil knows wins.
+func (c *contextReader) levelWord(word, from string) {
+	if _, known := levelSignal[strings.ToLower(word)]; c.level == "" && known {
+		c.level, c.levelFrom = word, from
 	}
 }
 
@@ -597,16 +736,20 @@ func dimensions(l []any) string {
 	return strings.Join(parts, ", ")
 }
 
-// impactedServices renders Service Health's JSON-in-a-string list of services and
-// regions as "Service (Region, Region); Service (Region)".
-func impactedServices(raw string) string {
-	var services []map[string]any
-	if json.Unmarshal([]byte(raw), &services) != nil {
+// impactedServices renders Service Health's list of services and regions as
+// "Service (Region, Region); Service (Region)". Real events embed the list as a
+// JSON string; the action group's test sends it as an array.
+func impactedServices(v any) string {
+	list, isList := v.([]any)
+	if raw, isText := v.(string); isText {
+		if json.Unmarshal([]byte(raw), &list) != nil {
+			return ""
+		}
+	} else if !isList {
 		return ""
 	}
 	var parts []string
-	for _, m := range services {
-		s := object{m: m}
+	for _, s := range objects(list) {
 		var regions []string
 		for _, r := range objects(s.list("ImpactedRegions")) {
 			regions = appendUnique(regions, r.text("RegionName"))

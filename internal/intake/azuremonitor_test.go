@@ -19,13 +19,26 @@ import (
 // compares the alert with <name>.want.json. After a deliberate change, rewrite
 // the goldens with `go test ./internal/intake -update` and read the diff.
 func TestParseAzureMonitorGolden(t *testing.T) {
-	// One fixture at least per monitoring service, and resolved ones where Azure resolves.
+	// One fixture at least per monitoring service, and resolved ones where Azure
+	// resolves; every sample payload of Microsoft's documentation (the common alert
+	// schema, the sample payloads and the action group's test actions, 2023 and
+	// 2025 versions where they differ in shape).
 	for _, kind := range []string{
 		"metric-fired", "metric-resolved", "metric-dynamic-fired", "availability-fired",
-		"log-analytics-fired", "application-insights-fired", "log-v2-fired", "log-v2-resolved",
-		"activity-administrative-fired", "activity-policy-fired", "activity-autoscale-fired", "activity-security-fired",
-		"service-health-fired", "resource-health-fired", "resource-health-resolved", "smart-detector-fired",
+		"log-analytics-fired", "log-search-platform-fired", "application-insights-fired", "log-v2-fired", "log-v2-resolved",
+		"simple-log-alert-fired", "activity-administrative-fired", "activity-policy-fired", "activity-autoscale-fired",
+		"activity-security-fired", "activity-recommendation-fired",
+		"service-health-fired", "service-health-resolved", "service-health-rca", "service-health-maintenance-planned",
+		"resource-health-fired", "resource-health-resolved", "smart-detector-fired",
 		"prometheus-fired", "prometheus-resolved", "unknown-service-fired", "metric-malformed-fired",
+		"common-schema-sample-resolved",
+		"test-action-activity-log-fired", "test-action-availability-fired",
+		"test-action-budget-delivery-confirmation", "test-action-budget-actual", "test-action-budget-forecasted",
+		"test-action-budget-actual-2022", "test-action-budget-forecasted-2022",
+		"test-action-log-v1-metric-measurement-fired", "test-action-log-v1-number-of-results-fired", "test-action-log-v2-fired",
+		"test-action-metric-dynamic-fired", "test-action-metric-static-fired", "test-action-resource-health-fired",
+		"test-action-service-health-resolved", "test-action-service-health-2021-resolved",
+		"test-action-smart-alert-fired", "test-action-smart-alert-2021-fired",
 	} {
 		require.FileExists(t, filepath.Join("testdata", "azure-monitor", kind+".json"))
 	}
@@ -76,6 +89,7 @@ func TestParseAzureMonitorRejects(t *testing.T) {
 		{"array", []byte(`[{"schemaId":"azureMonitorCommonAlertSchema"}]`), fault.Invalid, "", "body must be a JSON object, got an array"},
 		{"legacy metric alert", readTestdata(t, "azure-monitor-legacy/metric-alert.json"), fault.Invalid, "schemaId", `is "AzureMonitorMetricAlert", want "azureMonitorCommonAlertSchema". Vigil reads only the common alert schema: enable it on the action group's webhook receiver (set useCommonAlertSchema to true`},
 		{"legacy log alert without schemaId", readTestdata(t, "azure-monitor-legacy/log-alert.json"), fault.Invalid, "schemaId", "is missing, so this is a legacy (non-common) alert payload. Vigil reads only the common alert schema"},
+		{"budget alert without the common schema", readTestdata(t, "azure-monitor-legacy/budget-aip.json"), fault.Invalid, "schemaId", `is "AIP Budget Notification", want "azureMonitorCommonAlertSchema". Vigil reads only the common alert schema: enable it`},
 		{"activity log schema", mutateJSON(t, valid, func(m map[string]any) { m["schemaId"] = "Microsoft.Insights/activityLogs" }), fault.Invalid, "schemaId", "useCommonAlertSchema"},
 		{"schemaId not a string", mutateJSON(t, valid, func(m map[string]any) { m["schemaId"] = 1 }), fault.Invalid, "schemaId", "got a number"},
 		{"no data", mutateJSON(t, valid, func(m map[string]any) { delete(m, "data") }), fault.Invalid, "data", "is required"},
@@ -86,23 +100,26 @@ func TestParseAzureMonitorRejects(t *testing.T) {
 		{"blank alertId", essentials(func(e map[string]any) { e["alertId"] = "  " }), fault.Invalid, "data.essentials.alertId", "must not be empty"},
 		{"alertId not a string", essentials(func(e map[string]any) { e["alertId"] = 42 }), fault.Invalid, "data.essentials.alertId", "must be a string, got a number"},
 		{"alertId too long", essentials(func(e map[string]any) { e["alertId"] = strings.Repeat("a", 256) }), fault.Invalid, "data.essentials.alertId", "is 256 characters long; the limit is 255"},
-		{"no alertRule", essentials(func(e map[string]any) { delete(e, "alertRule") }), fault.Invalid, "data.essentials.alertRule", "is required"},
-		{"null alertRule", essentials(func(e map[string]any) { e["alertRule"] = nil }), fault.Invalid, "data.essentials.alertRule", "is required"},
-		{"alertRule of control characters", essentials(func(e map[string]any) { e["alertRule"] = "\x00\a" }), fault.Invalid, "data.essentials.alertRule", "must contain printable text"},
-		{"no severity", essentials(func(e map[string]any) { delete(e, "severity") }), fault.Invalid, "data.essentials.severity", "is required"},
+		{"alertRule not a string", essentials(func(e map[string]any) { e["alertRule"] = 7 }), fault.Invalid, "data.essentials.alertRule", "must be a string, got a number"},
 		{"unknown severity", essentials(func(e map[string]any) { e["severity"] = "Sev5" }), fault.Invalid, "data.essentials.severity", `is "Sev5", want one of Sev0, Sev1, Sev2, Sev3, Sev4`},
 		{"numeric severity", essentials(func(e map[string]any) { e["severity"] = 1 }), fault.Invalid, "data.essentials.severity", "must be a string, got a number"},
 		{"generic severity word", essentials(func(e map[string]any) { e["severity"] = "critical" }), fault.Invalid, "data.essentials.severity", `is "critical"`},
-		{"no monitorCondition", essentials(func(e map[string]any) { delete(e, "monitorCondition") }), fault.Invalid, "data.essentials.monitorCondition", "is required"},
+		{"monitorCondition not a string", essentials(func(e map[string]any) { e["monitorCondition"] = true }), fault.Invalid, "data.essentials.monitorCondition", "must be a string, got a boolean"},
 		{"unknown monitorCondition", essentials(func(e map[string]any) { e["monitorCondition"] = "Activated" }), fault.Invalid, "data.essentials.monitorCondition", `is "Activated", want Fired or Resolved`},
 		{"no firedDateTime", essentials(func(e map[string]any) { delete(e, "firedDateTime") }), fault.Invalid, "data.essentials.firedDateTime", "is required"},
 		{"firedDateTime not a time", essentials(func(e map[string]any) { e["firedDateTime"] = "3/22/2019 1:36:31 PM" }), fault.Invalid, "data.essentials.firedDateTime", "want an RFC 3339 UTC time"},
+		{"firedDateTime a number", essentials(func(e map[string]any) { e["firedDateTime"] = 1553262984 }), fault.Invalid, "data.essentials.firedDateTime", "must be a string, got a number"},
+		{"firedDateTime null", essentials(func(e map[string]any) { e["firedDateTime"] = nil }), fault.Invalid, "data.essentials.firedDateTime", "is required"},
 		{"firedDateTime without T", essentials(func(e map[string]any) { e["firedDateTime"] = "2026-11-06 10:12:44Z" }), fault.Invalid, "data.essentials.firedDateTime", "want an RFC 3339"},
 		{"firedDateTime out of range", essentials(func(e map[string]any) { e["firedDateTime"] = "0000-01-01T00:00:00+01:00" }), fault.Invalid, "data.essentials.firedDateTime", "want an RFC 3339"},
 		{"bad resolvedDateTime", essentials(func(e map[string]any) {
 			e["monitorCondition"] = "Resolved"
 			e["resolvedDateTime"] = "soon"
 		}), fault.Invalid, "data.essentials.resolvedDateTime", `is "soon"`},
+		{"resolvedDateTime an object", essentials(func(e map[string]any) {
+			e["monitorCondition"] = "Resolved"
+			e["resolvedDateTime"] = map[string]any{"utc": "2026-11-06T10:42:10Z"}
+		}), fault.Invalid, "data.essentials.resolvedDateTime", "must be a string, got an object"},
 		{"dedupKey too long", mutateJSON(t, valid, func(m map[string]any) {
 			path(m, "data", "customProperties")["dedupKey"] = strings.Repeat("k", 256)
 		}), fault.Invalid, "data.customProperties.dedupKey", "is 256 characters long; the limit is 255"},
@@ -111,6 +128,7 @@ func TestParseAzureMonitorRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseAzureMonitor(tt.body)
 			requireFault(t, err, tt.kind, tt.field, tt.contains)
+			requireNoGoTypeNames(t, err)
 		})
 	}
 }
@@ -174,7 +192,8 @@ func TestParseAzureMonitorRules(t *testing.T) {
 	t.Run("component that is not a catalog name is dropped and explained", func(t *testing.T) {
 		a := parse(t, func(m map[string]any) { custom(m)["component"] = "Event Bus" })
 		require.Empty(t, a.Component)
-		require.Contains(t, a.Details, `customProperties.component "Event Bus" is not a catalog component name`)
+		require.Equal(t, a.Notes, []string{`customProperties.component "Event Bus" is not a catalog component name (lowercase letters, digits and '-'): ignored`})
+		require.NotContains(t, a.Details, "customProperties", "notes go to the timeline, not into the alert's prose")
 	})
 	t.Run("component is lowercased", func(t *testing.T) {
 		a := parse(t, func(m map[string]any) { custom(m)["component"] = "Event-Bus" })
@@ -183,7 +202,7 @@ func TestParseAzureMonitorRules(t *testing.T) {
 	t.Run("summary without description", func(t *testing.T) {
 		for _, d := range []any{nil, "", "   "} {
 			a := parse(t, func(m map[string]any) { essentials(m)["description"] = d })
-			require.Equal(t, a.Summary, "sb-dlq-incident-events")
+			require.Equal(t, a.Summary, "sb-dlq-payroll-events")
 		}
 	})
 	t.Run("summary is one line of at most 300 runes", func(t *testing.T) {
@@ -191,7 +210,7 @@ func TestParseAzureMonitorRules(t *testing.T) {
 			essentials(m)["description"] = "line one\nline\ttwo " + strings.Repeat("ü", 400)
 		})
 		require.Equal(t, runes(a.Summary), 300)
-		require.True(t, strings.HasPrefix(a.Summary, "sb-dlq-incident-events: line one line two üü"), a.Summary)
+		require.True(t, strings.HasPrefix(a.Summary, "sb-dlq-payroll-events: line one line two üü"), a.Summary)
 		require.True(t, strings.HasSuffix(a.Summary, "ü…"), a.Summary)
 	})
 	t.Run("resolved without resolvedDateTime", func(t *testing.T) {
@@ -274,8 +293,8 @@ func TestParseAzureMonitorRules(t *testing.T) {
 	t.Run("service health links to the issue", func(t *testing.T) {
 		a, err := ParseAzureMonitor(readTestdata(t, "azure-monitor/service-health-fired.json"))
 		require.NoError(t, err)
-		// Subscription 7d3b9f2e-…-b2f8c6a1e457: first and last three characters.
-		require.Equal(t, a.VendorRefs, []incident.VendorRef{{System: "azure-service-health", ID: "VN2T-5R8", URL: "https://app.azure.com/h/VN2T-5R8/7d3457"}})
+		// Subscription 6f1c2d3e-…-9a0b1c2d3e4f: first and last three characters.
+		require.Equal(t, a.VendorRefs, []incident.VendorRef{{System: "azure-service-health", ID: "VN2T-5R8", URL: "https://app.azure.com/h/VN2T-5R8/6f1e4f"}})
 	})
 }
 
@@ -289,7 +308,7 @@ func TestHealthEventsFoldAndRecover(t *testing.T) {
 		var doc map[string]any
 		require.NoError(t, json.Unmarshal(raw, &doc))
 		data := doc["data"].(map[string]any)
-		data["essentials"].(map[string]any)["alertId"] = "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/0f0f0f0f-update-2"
+		data["essentials"].(map[string]any)["alertId"] = "/subscriptions/6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f/providers/Microsoft.AlertsManagement/alerts/0f0f0f0f-update-2"
 		set(data["alertContext"].(map[string]any)["properties"].(map[string]any))
 		out, err := json.Marshal(doc)
 		require.NoError(t, err)
@@ -303,6 +322,10 @@ func TestHealthEventsFoldAndRecover(t *testing.T) {
 		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "Active" }, incident.AlertFiring},
 		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "Resolved" }, incident.AlertResolved},
 		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "RCA" }, incident.AlertResolved},
+		{"service-health-fired.json", func(p map[string]any) { p["stage"] = "Planned" }, incident.AlertFiring},
+		{"service-health-maintenance-planned.json", func(p map[string]any) { p["stage"] = "InProgress" }, incident.AlertFiring},
+		{"service-health-maintenance-planned.json", func(p map[string]any) { p["stage"] = "Complete" }, incident.AlertResolved},
+		{"service-health-maintenance-planned.json", func(p map[string]any) { p["stage"] = "Canceled" }, incident.AlertResolved},
 		{"resource-health-fired.json", func(p map[string]any) { p["currentHealthStatus"] = "Degraded" }, incident.AlertFiring},
 		{"resource-health-fired.json", func(p map[string]any) { p["currentHealthStatus"] = "Available" }, incident.AlertResolved},
 	}

@@ -264,6 +264,9 @@ func formCaseInput(body []byte) (caseInput, error) {
 		return nil, fault.InvalidField("", "body is not valid form encoding (application/x-www-form-urlencoded): %v", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if !utf8.ValidString(k) {
+			return nil, fault.InvalidField("", "form field name %s is not valid UTF-8 text; send text as UTF-8", strconv.QuoteToASCII(cut(k, 100)))
+		}
 		if !slices.Contains(caseFields, k) {
 			return nil, fault.InvalidField(cut(k, 100), "is not a case report field; the fields are %s", strings.Join(caseFields, ", "))
 		}
@@ -277,7 +280,7 @@ func formCaseInput(body []byte) (caseInput, error) {
 func (f formCase) text(path string) (string, error) {
 	s := f.values.Get(path)
 	if !utf8.ValidString(s) {
-		return "", fault.InvalidField(path, "is not valid UTF-8 text")
+		return "", fault.InvalidField(path, "is not valid UTF-8 text; send text as UTF-8")
 	}
 	return strings.TrimSpace(s), nil
 }

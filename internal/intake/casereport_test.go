@@ -17,7 +17,7 @@ var fullCase = incident.CaseReport{
 	Reporter:    incident.Contact{Name: "Ana Souza", Email: "ana.souza@contoso.example", Phone: "+442079460958"},
 	Title:       "Incident notifications arrive 20 minutes late",
 	Description: "Since this morning our on-call engineers receive SMS pages about 20 minutes after the alert fires.\nEmail is on time.",
-	Component:   "notifier",
+	Component:   "notifications",
 	Impact:      incident.Impact{UsersAffected: 120, Blocked: true},
 }
 

@@ -29,6 +29,14 @@ func requireFault(t *testing.T, err error, kind fault.Kind, field, msgContains s
 	require.Contains(t, fe.Message, msgContains, "message of %q", err)
 }
 
+// requireNoGoTypeNames checks that an error speaks JSON to the sender, not Go.
+func requireNoGoTypeNames(t *testing.T, err error) {
+	t.Helper()
+	for _, goName := range []string{"json.Number", "float64", "map[string]", "[]interface", "interface {}", "time.Time", "string]any", "*json.", "int64"} {
+		require.NotContains(t, err.Error(), goName)
+	}
+}
+
 // readTestdata reads a file under testdata.
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()

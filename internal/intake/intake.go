@@ -54,6 +54,9 @@ func checkSize(body []byte, limit int, what string) error {
 // decodeObject parses body as exactly one JSON object. Numbers stay json.Number so
 // that thresholds and counts keep their exact text and a type check can tell 3 from "3".
 func decodeObject(body []byte) (object, error) {
+	if err := checkUnicode(body); err != nil {
+		return object{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any

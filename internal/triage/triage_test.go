@@ -1,7 +1,9 @@
 package triage
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -100,4 +102,71 @@ func TestCaseSeverity(t *testing.T) {
 			require.Equal(t, tc.opens, OpensIncident(cat, got.Severity))
 		})
 	}
+}
+
+func TestAlertSaysWhatItUsedAndIgnored(t *testing.T) {
+	cat := exampleCatalog(t)
+	got := Alert(cat, incident.Alert{
+		Source: "azure-monitor", SourceSeverity: "Sev2", Signal: incident.Sev3,
+		Component: "messaging", Components: []string{"event-bus", "messaging"},
+		Resources: []string{sbNS, unknown},
+		Tenants:   []string{"Contoso", "northwind", "Tailspin Toys", "fabrikam", "contoso"},
+		Notes:     []string{"rule name derived from configurationItems: sb-payroll-weu"},
+	})
+	require.Equal(t, []string{"messaging"}, got.Components)
+	require.Equal(t, []string{"contoso", "northwind", "tailspin"}, got.Reported, "names and ids in any case find their tenant, once")
+	require.Len(t, got.Tenants, 12, "messaging serves every tenant")
+	require.Equal(t, []string{unknown}, got.Unmapped)
+	require.Equal(t, []string{
+		"rule name derived from configurationItems: sb-payroll-weu",
+		"component messaging named by the alert: used",
+		`component "event-bus" named by the alert is not in the catalog: ignored`,
+		"alert target sb-payroll-weu maps to messaging",
+		"tenants reported by the alert: contoso, northwind, tailspin",
+		"tenants named by the alert that are not in the catalog, ignored: fabrikam",
+		"component messaging serves all 12 tenants",
+		"12 tenants affected: 3 reported, 9 more served by the affected components",
+	}, got.Notes)
+	require.Equal(t, incident.Sev2, got.Severity, "3 reported tenants make a sev3 a sev2; a warning never becomes a sev1: %v", got.Reasons)
+}
+
+func TestAlertNotesForAStampAndForReportsAlone(t *testing.T) {
+	cat := exampleCatalog(t)
+	stamp := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Resources: []string{dedicated}, Tenants: []string{"woodgrove"}})
+	require.Equal(t, []string{"woodgrove"}, stamp.Reported)
+	require.Equal(t, []string{"woodgrove", "contoso"}, stamp.Tenants)
+	require.Contains(t, stamp.Notes, "component dedicated-eu serves contoso, woodgrove")
+	require.Contains(t, stamp.Notes, "2 tenants affected: 1 reported, 1 more served by the affected components")
+
+	all := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Resources: []string{dedicated}, Tenants: []string{"woodgrove", "contoso"}})
+	require.Contains(t, all.Notes, "2 tenants affected, all of them reported")
+
+	alone := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Tenants: []string{"litware"}})
+	require.Equal(t, []string{"tenants reported by the alert: litware"}, alone.Notes)
+	require.Equal(t, []string{"litware"}, alone.Tenants)
+
+	none := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2})
+	require.Empty(t, none.Notes, "nothing named, nothing mapped: nothing to say")
+	require.Empty(t, none.Reported)
+}
+
+func TestLongTenantListsAreCutInNotes(t *testing.T) {
+	cat := exampleCatalog(t)
+	var named []string
+	for i := range 30 {
+		named = append(named, fmt.Sprintf("ghost-%02d", i))
+	}
+	got := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev3", Signal: incident.Sev4, Tenants: named})
+	require.Len(t, got.Notes, 1)
+	require.True(t, strings.HasSuffix(got.Notes[0], "ghost-19 and 10 more"), got.Notes[0])
+}
+
+func TestDerivedSignalSaysWhy(t *testing.T) {
+	cat := exampleCatalog(t)
+	got := Alert(cat, incident.Alert{Source: "azure-monitor", Signal: incident.Sev4, SignalBasis: "budget alerts carry no severity"})
+	require.Equal(t, incident.Sev4, got.Severity)
+	require.Equal(t, []string{"no source severity; derived sev4: budget alerts carry no severity"}, got.Reasons)
+
+	mapped := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev3", Signal: incident.Sev4, SignalBasis: "ignored when the source has a severity"})
+	require.Equal(t, []string{"source severity Sev3 maps to sev4"}, mapped.Reasons)
 }
