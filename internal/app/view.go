@@ -13,36 +13,39 @@ import (
 // numbers) stays out, and what the catalog knows of each affected component
 // (owners, contacts, criticality, classification, runbook) is at hand.
 type IncidentView struct {
-	ID              string               `json:"id"`
-	Title           string               `json:"title"`
-	Description     string               `json:"description,omitempty"`
-	State           incident.State       `json:"state"`
-	Severity        incident.Severity    `json:"severity"`
-	SeverityReasons []string             `json:"severityReasons,omitempty"`
-	DedupKey        string               `json:"dedupKey"`
-	Source          string               `json:"source"`
-	Components      []string             `json:"components,omitempty"`
-	Catalog         []ComponentView      `json:"catalog,omitempty"`
-	Tenants         []string             `json:"tenants,omitempty"`
-	Roles           incident.Roles       `json:"roles"`
-	Comms           CommsView            `json:"comms"`
-	Escalation      *EscalationView      `json:"escalation,omitempty"`
-	Pages           []incident.Page      `json:"pages,omitempty"`
-	Assignees       []string             `json:"assignees,omitempty"`
-	Responders      []string             `json:"responders,omitempty"`
-	Alerts          []AlertView          `json:"alerts,omitempty"`
-	AlertCount      int                  `json:"alertCount"`
-	Cases           []string             `json:"cases,omitempty"`
-	VendorRefs      []incident.VendorRef `json:"vendorRefs,omitempty"`
-	Links           []incident.Link      `json:"links,omitempty"`
-	Facts           map[string]string    `json:"facts,omitempty"`
-	CreatedAt       time.Time            `json:"createdAt"`
-	UpdatedAt       time.Time            `json:"updatedAt"`
-	AcknowledgedAt  time.Time            `json:"acknowledgedAt,omitzero"`
-	MitigatedAt     time.Time            `json:"mitigatedAt,omitzero"`
-	ResolvedAt      time.Time            `json:"resolvedAt,omitzero"`
-	Timeline        []incident.Event     `json:"timeline"`
-	Version         int64                `json:"version"`
+	ID              string            `json:"id"`
+	Title           string            `json:"title"`
+	Description     string            `json:"description,omitempty"`
+	State           incident.State    `json:"state"`
+	Severity        incident.Severity `json:"severity"`
+	SeverityReasons []string          `json:"severityReasons,omitempty"`
+	DedupKey        string            `json:"dedupKey"`
+	Source          string            `json:"source"`
+	Components      []string          `json:"components,omitempty"`
+	Catalog         []ComponentView   `json:"catalog,omitempty"`
+	Tenants         []string          `json:"tenants,omitempty"`
+	// Reported are the tenants the alerts named (Tenants adds those the
+	// affected components serve).
+	Reported       []string             `json:"reported,omitempty"`
+	Roles          incident.Roles       `json:"roles"`
+	Comms          CommsView            `json:"comms"`
+	Escalation     *EscalationView      `json:"escalation,omitempty"`
+	Pages          []incident.Page      `json:"pages,omitempty"`
+	Assignees      []string             `json:"assignees,omitempty"`
+	Responders     []string             `json:"responders,omitempty"`
+	Alerts         []AlertView          `json:"alerts,omitempty"`
+	AlertCount     int                  `json:"alertCount"`
+	Cases          []string             `json:"cases,omitempty"`
+	VendorRefs     []incident.VendorRef `json:"vendorRefs,omitempty"`
+	Links          []incident.Link      `json:"links,omitempty"`
+	Facts          map[string]string    `json:"facts,omitempty"`
+	CreatedAt      time.Time            `json:"createdAt"`
+	UpdatedAt      time.Time            `json:"updatedAt"`
+	AcknowledgedAt time.Time            `json:"acknowledgedAt,omitzero"`
+	MitigatedAt    time.Time            `json:"mitigatedAt,omitzero"`
+	ResolvedAt     time.Time            `json:"resolvedAt,omitzero"`
+	Timeline       []incident.Event     `json:"timeline"`
+	Version        int64                `json:"version"`
 }
 
 // ComponentView is what the catalog says of a component an incident affects.
@@ -111,7 +114,7 @@ func ViewIncident(cat *catalog.Catalog, inc *incident.Incident) IncidentView {
 	v := IncidentView{
 		ID: inc.ID, Title: inc.Title, Description: inc.Description, State: inc.State, Severity: inc.Severity,
 		SeverityReasons: inc.SeverityReasons, DedupKey: inc.DedupKey, Source: inc.Source, Components: inc.Components,
-		Tenants: inc.Tenants, Roles: inc.Roles, Pages: inc.Pages, Assignees: inc.Assignees, Responders: inc.Responders,
+		Tenants: inc.Tenants, Reported: inc.Reported, Roles: inc.Roles, Pages: inc.Pages, Assignees: inc.Assignees, Responders: inc.Responders,
 		AlertCount: inc.AlertCount, Cases: inc.Cases, VendorRefs: inc.VendorRefs, Links: inc.Links, Facts: inc.Facts,
 		CreatedAt: inc.CreatedAt, UpdatedAt: inc.UpdatedAt, AcknowledgedAt: inc.AcknowledgedAt, MitigatedAt: inc.MitigatedAt,
 		ResolvedAt: inc.ResolvedAt, Timeline: inc.Timeline, Version: inc.Version,

@@ -39,7 +39,7 @@ func TestTriageNotesAreOnTheTimeline(t *testing.T) {
 	later := tr
 	later.Reported = []string{"northwind", "tailspin"}
 	later.Notes = []string{"reported by the alert: northwind, tailspin"}
-	changed, err := inc.ApplyAlert(firing("a2"), later, "m2", t0.Add(time.Minute))
+	changed, err := inc.ApplyAlert(firing("a2"), later, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.True(t, changed)
 	require.Equal(t, []string{"contoso", "northwind", "tailspin"}, inc.Reported)
@@ -47,13 +47,13 @@ func TestTriageNotesAreOnTheTimeline(t *testing.T) {
 	require.Equal(t, "Triage: reported by the alert: northwind, tailspin", eventsOf(inc, EventTriage)[1].Text)
 
 	// The same alert again, saying the same: no new triage event.
-	_, err = inc.ApplyAlert(firing("a2"), later, "m3", t0.Add(2*time.Minute))
+	_, err = inc.ApplyAlert(firing("a2"), later, "m3", "", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	require.Len(t, eventsOf(inc, EventTriage), 2, "a repeat that says what the last said adds nothing")
 
 	// A redelivery of m2 changes nothing at all.
 	before := len(inc.Timeline)
-	changed, err = inc.ApplyAlert(firing("a2"), later, "m2", t0.Add(3*time.Minute))
+	changed, err = inc.ApplyAlert(firing("a2"), later, "m2", "", t0.Add(3*time.Minute))
 	require.NoError(t, err)
 	require.False(t, changed)
 	require.Len(t, inc.Timeline, before)
@@ -62,7 +62,7 @@ func TestTriageNotesAreOnTheTimeline(t *testing.T) {
 func TestNoTriageNotesNoEvent(t *testing.T) {
 	inc := open(t)
 	require.Empty(t, eventsOf(inc, EventTriage))
-	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev2}, "m2", t0.Add(time.Minute))
+	_, err := inc.ApplyAlert(firing("a2"), Triage{Severity: Sev2}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.Empty(t, eventsOf(inc, EventTriage))
 	require.Empty(t, inc.Reported)
@@ -70,7 +70,7 @@ func TestNoTriageNotesNoEvent(t *testing.T) {
 
 func TestResolvedAlertRecordsNoTriageNotes(t *testing.T) {
 	inc := open(t)
-	_, err := inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: true, Notes: []string{"x"}, Reported: []string{"contoso"}}, "m2", t0.Add(time.Minute))
+	_, err := inc.ApplyAlert(resolved("a1"), Triage{Severity: Sev2, AutoResolve: true, Notes: []string{"x"}, Reported: []string{"contoso"}}, "m2", "", t0.Add(time.Minute))
 	require.NoError(t, err)
 	require.Empty(t, eventsOf(inc, EventTriage), "a resolution reports nobody affected")
 	require.Empty(t, inc.Reported)
@@ -80,7 +80,7 @@ func TestTriageNotesFollowTheRepeatBound(t *testing.T) {
 	inc := open(t)
 	for i := range maxRepeatEvents + 5 {
 		tr := Triage{Severity: Sev2, Notes: []string{"note " + string(rune('a'+i%26)) + string(rune('a'+i/26))}}
-		_, err := inc.ApplyAlert(firing("a1"), tr, "r"+string(rune('a'+i%26))+string(rune('a'+i/26)), t0.Add(time.Duration(i+1)*time.Second))
+		_, err := inc.ApplyAlert(firing("a1"), tr, "r"+string(rune('a'+i%26))+string(rune('a'+i/26)), "", t0.Add(time.Duration(i+1)*time.Second))
 		require.NoError(t, err)
 	}
 	require.Len(t, eventsOf(inc, EventTriage), maxRepeatEvents, "noisy repeats are counted, not listed, notes included")
