@@ -33,7 +33,7 @@ func (h *harness) postAzure(body []byte) map[string]any {
 
 func (h *harness) incidents() []*incident.Incident {
 	h.t.Helper()
-	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 50})
+	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 50})
 	require.NoError(h.t, err)
 	return incs
 }

@@ -259,7 +259,7 @@ func TestAlertFixturesAreAccepted(t *testing.T) {
 			h.invoke(fn, fixture(t, name))
 			require.Equal(t, 2, h.intakeDepth())
 			h.deliverIntake(1)
-			incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{})
+			incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{})
 			require.NoError(t, err)
 			require.Len(t, incs, 1)
 			require.Equal(t, 1, incs[0].AlertCount, "the retry changed nothing")
@@ -316,7 +316,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				require.Equal(t, tc.field, problem["field"], out.Body)
 			}
 			require.Equal(t, 0, h.intakeDepth(), "nothing enqueued")
-			incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+			incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
 			require.NoError(t, err)
 			require.Empty(t, incs, "nothing written")
 		})
@@ -332,7 +332,7 @@ func TestAlertToIncidentThroughTheQueue(t *testing.T) {
 	// The same message delivered twice (Service Bus is at-least-once).
 	h.deliverIntake(2)
 
-	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, incs, 1, "one incident")
 	inc := incs[0]
@@ -391,7 +391,7 @@ func TestAzureMonitorFiredThenResolved(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
 	h.deliverIntake(1)
 
-	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, incs, 1, "the resolution folds into the fired alert's incident")
 	require.Equal(t, incident.Resolved, incs[0].State)
@@ -577,7 +577,7 @@ func TestServiceHealthIssueResolvesWhenItsStageSaysSo(t *testing.T) {
 	}
 	post("Active", "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/update-1")
 	post("Active", "/subscriptions/7d3b9f2e-41a6-4c58-9e0d-b2f8c6a1e457/providers/Microsoft.AlertsManagement/alerts/update-2")
-	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, incs, 1, "updates of one Service Health issue fold into one incident")
 	require.Equal(t, "azure-service-health", incs[0].VendorRefs[0].System, "the tracking id is kept as a vendor reference")

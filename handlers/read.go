@@ -12,25 +12,21 @@ import (
 	"vigil/internal/incident"
 )
 
-// listIncidents is GET /api/incidents?state=triggered,acknowledged&limit=50 (responders).
+// listIncidents is GET /api/incidents?state=triggered,acknowledged&dedupKey=&limit=50&cursor=
+// (responders): newest first; next, when set, is the cursor of the next page.
 func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)
 	}
-	f := app.IncidentFilter{}
-	if v := strings.TrimSpace(req.Query["state"]); v != "" {
-		for _, st := range strings.Split(v, ",") {
-			f.States = append(f.States, incident.State(strings.TrimSpace(st)))
-		}
+	limit, after, err := pageQuery(req)
+	if err != nil {
+		return s.errorHTTP(err)
 	}
-	if v := req.Query["limit"]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > app.MaxListLimit {
-			return s.errorHTTP(fault.InvalidField("limit", "must be a whole number from 1 to %d", app.MaxListLimit))
-		}
-		f.Limit = n
+	f := app.IncidentFilter{Limit: limit, After: after, DedupKey: strings.TrimSpace(req.Query["dedupKey"])}
+	for _, st := range listQuery(req, "state") {
+		f.States = append(f.States, incident.State(st))
 	}
-	incs, err := s.App.Responders.Incidents(ctx, f)
+	incs, next, err := s.App.Responders.Incidents(ctx, f)
 	if err != nil {
 		return s.errorHTTP(err)
 	}
@@ -38,7 +34,56 @@ func (s *Server) listIncidents(ctx context.Context, req *HTTPRequest, now time.T
 	for i, inc := range incs {
 		views[i] = s.App.View(inc)
 	}
-	return jsonHTTP(http.StatusOK, map[string]any{"incidents": views})
+	return jsonHTTP(http.StatusOK, map[string]any{"incidents": views, "next": next.String()})
+}
+
+// listCases is GET /api/cases?state=new&tenant=&assignee=&limit=&cursor=
+// (responders): first-line support's queue, newest first.
+func (s *Server) listCases(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
+	if _, err := s.signedIn(req); err != nil {
+		return s.errorHTTP(err)
+	}
+	limit, after, err := pageQuery(req)
+	if err != nil {
+		return s.errorHTTP(err)
+	}
+	f := app.CaseFilter{Limit: limit, After: after, Tenant: strings.TrimSpace(req.Query["tenant"]), Assignee: strings.TrimSpace(req.Query["assignee"])}
+	for _, st := range listQuery(req, "state") {
+		f.States = append(f.States, incident.CaseState(st))
+	}
+	cs, next, err := s.App.Cases.List(ctx, f)
+	if err != nil {
+		return s.errorHTTP(err)
+	}
+	if cs == nil {
+		cs = []*incident.Case{}
+	}
+	return jsonHTTP(http.StatusOK, map[string]any{"cases": cs, "next": next.String()})
+}
+
+// pageQuery reads a listing's limit and cursor.
+func pageQuery(req *HTTPRequest) (int, app.Cursor, error) {
+	limit := 0
+	if v := req.Query["limit"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > app.MaxListLimit {
+			return 0, app.Cursor{}, fault.InvalidField("limit", "must be a whole number from 1 to %d", app.MaxListLimit)
+		}
+		limit = n
+	}
+	after, err := app.ParseCursor(req.Query["cursor"])
+	return limit, after, err
+}
+
+// listQuery splits a comma-separated query parameter.
+func listQuery(req *HTTPRequest, name string) []string {
+	var out []string
+	for _, v := range strings.Split(req.Query[name], ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // getIncident is GET /api/incidents/{id} with its timeline (responders).

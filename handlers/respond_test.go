@@ -269,7 +269,7 @@ func (h *harness) openIncident() *incident.Incident {
 	out, _ := res(h.t, resp)
 	require.Equal(h.t, http.StatusAccepted, out.StatusCode, out.Body)
 	h.deliverIntake(1)
-	incs, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
+	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{Limit: 10})
 	require.NoError(h.t, err)
 	require.Len(h.t, incs, 1)
 	return incs[0]

@@ -55,6 +55,7 @@ func (s *Server) functions() map[string]function {
 		"CreateOverride":    s.httpFunction("req", s.createOverride),
 		"GetOnCall":         s.httpFunction("req", s.onCall),
 		"ListIncidents":     s.httpFunction("req", s.listIncidents),
+		"ListCases":         s.httpFunction("req", s.listCases),
 		"GetIncident":       s.httpFunction("req", s.getIncident),
 		"GetCase":           s.httpFunction("req", s.getCase),
 		"GetCatalog":        s.httpFunction("req", s.getCatalog),

@@ -73,7 +73,9 @@ type Store interface {
 	FindOpenIncident(ctx context.Context, dedupKey string) (*incident.Incident, error)
 	// UpdateIncident writes inc if its Version is still the stored one, then bumps it.
 	UpdateIncident(ctx context.Context, inc *incident.Incident) error
-	ListIncidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error)
+	// ListIncidents returns, newest first, at most f.MaxItems() incidents
+	// after f.After, and whether more remain.
+	ListIncidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, bool, error)
 
 	// ListDueEscalations returns the ids of incidents whose next escalation
 	// step (incident.EscalationDue) was due at or before `before`, most overdue
@@ -92,21 +94,29 @@ type Store interface {
 	CreateCase(ctx context.Context, c *incident.Case) error
 	GetCase(ctx context.Context, id string) (*incident.Case, error)
 	UpdateCase(ctx context.Context, c *incident.Case) error
-	ListCases(ctx context.Context, f CaseFilter) ([]*incident.Case, error)
+	// ListCases returns, newest first, at most f.MaxItems() cases after
+	// f.After, and whether more remain. No listing reads every tenant's
+	// partition: the Cosmos DB store keeps an index of cases by month.
+	ListCases(ctx context.Context, f CaseFilter) ([]*incident.Case, bool, error)
 }
 
 // IncidentFilter selects incidents, newest first. Limit is always bounded.
 type IncidentFilter struct {
 	States []incident.State
-	Limit  int
+	// DedupKey, when set, selects the incidents opened for that key (the
+	// one open, and those closed before).
+	DedupKey string
+	Limit    int
+	After    Cursor
 }
 
-// CaseFilter selects cases, newest first. Tenant is required: a listing stays in
-// one tenant's partition, and no path lists every customer's cases at once.
+// CaseFilter selects cases, newest first. Limit is always bounded.
 type CaseFilter struct {
-	Tenant string
-	States []incident.CaseState
-	Limit  int
+	Tenant   string
+	States   []incident.CaseState
+	Assignee string
+	Limit    int
+	After    Cursor
 }
 
 // MaxListLimit bounds every list query.

@@ -175,6 +175,41 @@ func (s *Cases) Reply(ctx context.Context, id, token, text string, now time.Time
 	return c.ForCustomer(), nil
 }
 
+// List is first-line support's queue: cases newest first, by state, tenant
+// or assignee, and the cursor that continues the listing.
+func (s *Cases) List(ctx context.Context, f CaseFilter) ([]*incident.Case, Cursor, error) {
+	for _, st := range f.States {
+		if !slices.Contains(incident.CaseStates, st) {
+			return nil, Cursor{}, fault.InvalidField("state", "unknown case state %q (want one of %s)", st, joinStates(incident.CaseStates))
+		}
+	}
+	if f.Tenant != "" {
+		if _, ok := s.cat.Tenant(f.Tenant); !ok {
+			return nil, Cursor{}, fault.InvalidField("tenant", "unknown tenant %q", f.Tenant)
+		}
+	}
+	if f.Assignee != "" {
+		if _, ok := s.cat.Person(f.Assignee); !ok {
+			return nil, Cursor{}, fault.InvalidField("assignee", "person %q is not in vigil.yaml", f.Assignee)
+		}
+	}
+	f.Limit = f.MaxItems()
+	cs, more, err := s.store.ListCases(ctx, f)
+	if err != nil || !more || len(cs) == 0 {
+		return cs, Cursor{}, err
+	}
+	last := cs[len(cs)-1]
+	return cs, CursorAt(last.CreatedAt, last.ID), nil
+}
+
+func joinStates(ss []incident.CaseState) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
+}
+
 // Get returns one case with its internal timeline, for a responder.
 func (s *Cases) Get(ctx context.Context, id string) (*incident.Case, error) {
 	return s.store.GetCase(ctx, id)

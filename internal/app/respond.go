@@ -276,15 +276,21 @@ func (s *Responders) OnCall(ctx context.Context, now time.Time) (OnCallNow, erro
 	return out, nil
 }
 
-// Incidents lists incidents for a responder.
-func (s *Responders) Incidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, error) {
+// Incidents lists incidents for a responder, newest first, and the cursor
+// that continues the listing (zero after the last page).
+func (s *Responders) Incidents(ctx context.Context, f IncidentFilter) ([]*incident.Incident, Cursor, error) {
 	for _, st := range f.States {
 		if !st.Valid() {
-			return nil, fault.InvalidField("state", "unknown state %q (want one of triggered, acknowledged, mitigated, resolved, reviewed)", st)
+			return nil, Cursor{}, fault.InvalidField("state", "unknown state %q (want one of triggered, acknowledged, mitigated, resolved, reviewed)", st)
 		}
 	}
 	f.Limit = f.MaxItems()
-	return s.store.ListIncidents(ctx, f)
+	incs, more, err := s.store.ListIncidents(ctx, f)
+	if err != nil || !more || len(incs) == 0 {
+		return incs, Cursor{}, err
+	}
+	last := incs[len(incs)-1]
+	return incs, CursorAt(last.CreatedAt, last.ID), nil
 }
 
 // Incident returns one incident with its timeline, for a responder.

@@ -299,7 +299,7 @@ func (s *sim) told(event string) []string {
 
 func (s *sim) onlyIncident() *incident.Incident {
 	s.t.Helper()
-	incs, err := s.store.ListIncidents(context.Background(), app.IncidentFilter{})
+	incs, _, err := s.store.ListIncidents(context.Background(), app.IncidentFilter{})
 	require.NoError(s.t, err)
 	require.Len(s.t, incs, 1)
 	return incs[0]

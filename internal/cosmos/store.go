@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,14 +164,19 @@ type caseItem struct {
 
 // lookupItem is an entry of the lookups container: an open incident's dedup
 // lock (pk "open"), a closed incident's listing entry (pk "closed:YYYY-MM"),
-// or a case's tenant pointer (pk = the case id).
+// a case's tenant pointer (pk = the case id), or a case's listing entry
+// (pk "cases:YYYY-MM").
 type lookupItem struct {
 	ID         string `json:"id"`
 	PK         string `json:"pk"`
 	IncidentID string `json:"incidentId,omitempty"`
 	Tenant     string `json:"tenant,omitempty"`
 	CreatedAt  int64  `json:"createdAt,omitempty"`
-	LockedAt   int64  `json:"lockedAt,omitempty"` // when a dedup lock was taken, by the store's clock
+	// DedupKey, State and Assignee are what listings filter on.
+	DedupKey string `json:"dedupKey,omitempty"`
+	State    string `json:"state,omitempty"`
+	Assignee string `json:"assignee,omitempty"`
+	LockedAt int64  `json:"lockedAt,omitempty"` // when a dedup lock was taken, by the store's clock
 	// DueAt (Unix nanoseconds) on an open incident's lock is when its next
 	// escalation step is due, 0 when none: the sweep's index. It is written
 	// before the incident, so it is never later than the incident's own due
@@ -215,6 +221,15 @@ func nanos(t time.Time) int64 {
 }
 
 func closedPK(created time.Time) string { return "closed:" + created.UTC().Format("2006-01") }
+
+// casesPK is the partition of the case listing entries of a month.
+func casesPK(created time.Time) string { return "cases:" + created.UTC().Format("2006-01") }
+
+// caseEntry is a case's listing entry, written before the case itself so
+// that a listing finds every case (and re-reads it: the case is the truth).
+func caseEntry(c *incident.Case) lookupItem {
+	return lookupItem{ID: c.ID, PK: casesPK(c.CreatedAt), Tenant: c.Tenant, CreatedAt: c.CreatedAt.UnixNano(), State: string(c.State), Assignee: c.Assignee}
+}
 
 // --- incidents
 
@@ -297,7 +312,8 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 		if lock, etag, err := s.readLookup(ctx, pkOpen, keys.DedupLock(inc.DedupKey)); err == nil && lock.IncidentID == inc.ID {
 			s.deleteLookup(ctx, lock, etag)
 		}
-		entry := lookupItem{ID: inc.ID, PK: closedPK(inc.CreatedAt), IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano()}
+		entry := lookupItem{ID: inc.ID, PK: closedPK(inc.CreatedAt), IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(),
+			DedupKey: inc.DedupKey, State: string(inc.State)}
 		if err := s.upsertLookup(ctx, entry); err != nil {
 			return err
 		}
@@ -310,7 +326,7 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 // its holder is gone, closed, or moved to another key. It reports Conflict
 // when another open incident holds the key.
 func (s *Store) lock(ctx context.Context, inc *incident.Incident) (acquired bool, _ *lookupItem, _ error) {
-	want := lookupItem{ID: keys.DedupLock(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: nanos(inc.EscalationDue()), StatusDueAt: nanos(inc.CommsDue())}
+	want := lookupItem{ID: keys.DedupLock(inc.DedupKey), PK: pkOpen, IncidentID: inc.ID, DedupKey: inc.DedupKey, CreatedAt: inc.CreatedAt.UnixNano(), LockedAt: s.now().UnixNano(), DueAt: nanos(inc.EscalationDue()), StatusDueAt: nanos(inc.CommsDue())}
 	for range 3 {
 		held, etag, err := s.readLookup(ctx, pkOpen, want.ID)
 		if fault.Is(err, fault.NotFound) {
@@ -370,38 +386,48 @@ func holds(inc *incident.Incident, dedupKey string) bool {
 	return inc.State.Open() && inc.DedupKey == dedupKey
 }
 
-func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, error) {
+func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, bool, error) {
 	limit := f.MaxItems()
+	wantOpen := len(f.States) == 0 || slices.ContainsFunc(f.States, incident.State.Open)
 	wantClosed := len(f.States) == 0 || slices.ContainsFunc(f.States, func(st incident.State) bool { return !st.Open() })
 
-	// Candidates newest first: every open incident (one partition, bounded by
-	// how many are open), then closed ones month by month, each month one
-	// partition, until older months cannot make the list.
-	cands, err := s.queryLookups(ctx, pkOpen, 0)
-	if err != nil {
-		return nil, err
+	// Candidates newest first: the open incidents (one partition, bounded by
+	// how many are open; one point read for a dedup key), then closed ones
+	// month by month, each month one partition, from the cursor's month,
+	// until older months cannot make the page.
+	var cands []lookupItem
+	if wantOpen {
+		var err error
+		if f.DedupKey != "" {
+			lock, _, lerr := s.readLookup(ctx, pkOpen, keys.DedupLock(f.DedupKey))
+			if lerr == nil {
+				cands = append(cands, *lock)
+			} else if !fault.Is(lerr, fault.NotFound) {
+				return nil, false, lerr
+			}
+		} else if cands, err = s.queryPartition(ctx, pkOpen, lookupQuery{}, 0); err != nil {
+			return nil, false, err
+		}
+		cands = slices.DeleteFunc(cands, func(c lookupItem) bool { return !f.After.Admits(c.CreatedAt, c.IncidentID) })
 	}
 	if wantClosed {
-		month := time.Date(s.now().UTC().Year(), s.now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-		for range listMonths {
-			sortNewest(cands)
-			if len(cands) >= limit && cands[limit-1].CreatedAt >= month.AddDate(0, 1, 0).UnixNano() {
-				break
+		var closedStates []string
+		for _, st := range f.States {
+			if !st.Open() {
+				closedStates = append(closedStates, string(st))
 			}
-			closed, err := s.queryLookups(ctx, closedPK(month), limit)
-			if err != nil {
-				return nil, err
-			}
-			cands = append(cands, closed...)
-			month = month.AddDate(0, -1, 0)
+		}
+		lq := lookupQuery{after: f.After, dedupKey: f.DedupKey, states: closedStates}
+		if err := s.byMonth(ctx, closedPK, lq, limit, &cands); err != nil {
+			return nil, false, err
 		}
 	}
 	sortNewest(cands)
 
-	out := make([]*incident.Incident, 0, min(limit, len(cands)))
+	out := make([]*incident.Incident, 0, min(limit+1, len(cands)))
 	seen := make(map[string]bool, len(cands))
 	for _, c := range cands {
-		if len(out) == limit {
+		if len(out) > limit {
 			break
 		}
 		if seen[c.IncidentID] {
@@ -413,29 +439,119 @@ func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*inc
 			continue // a lock whose creation died half-way
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if len(f.States) > 0 && !slices.Contains(f.States, inc.State) {
+		if len(f.States) > 0 && !slices.Contains(f.States, inc.State) || f.DedupKey != "" && inc.DedupKey != f.DedupKey {
 			continue
 		}
 		out = append(out, inc)
 	}
-	return out, nil
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// lookupQuery narrows a query of one lookups partition.
+type lookupQuery struct {
+	after    app.Cursor
+	dedupKey string
+	states   []string
+	tenant   string
+	assignee string
+}
+
+// byMonth adds to cands the entries of the month partitions (pkOf names one),
+// newest month first from the cursor's month, until older months cannot make
+// a page of limit (one more, to know whether more remain), at most
+// listMonths months back.
+func (s *Store) byMonth(ctx context.Context, pkOf func(time.Time) string, q lookupQuery, limit int, cands *[]lookupItem) error {
+	from := s.now().UTC()
+	if !q.after.IsZero() {
+		from = time.Unix(0, q.after.CreatedAt).UTC()
+	}
+	month := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for range listMonths {
+		sortNewest(*cands)
+		if len(*cands) > limit && (*cands)[limit].CreatedAt >= month.AddDate(0, 1, 0).UnixNano() {
+			return nil
+		}
+		found, err := s.queryPartition(ctx, pkOf(month), q, limit+1)
+		if err != nil {
+			return err
+		}
+		*cands = append(*cands, found...)
+		month = month.AddDate(0, -1, 0)
+	}
+	return nil
 }
 
 func sortNewest(items []lookupItem) {
-	slices.SortStableFunc(items, func(a, b lookupItem) int { return cmp.Compare(b.CreatedAt, a.CreatedAt) })
+	slices.SortStableFunc(items, func(a, b lookupItem) int {
+		if c := cmp.Compare(b.CreatedAt, a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.itemID(), a.itemID())
+	})
 }
 
-// queryLookups lists a lookups partition newest first; top 0 means all of it.
-func (s *Store) queryLookups(ctx context.Context, pk string, top int) ([]lookupItem, error) {
-	q := `SELECT * FROM c WHERE c.pk = @pk ORDER BY c.createdAt DESC`
-	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}
-	if top > 0 {
-		q = `SELECT TOP @top * FROM c WHERE c.pk = @pk ORDER BY c.createdAt DESC`
-		params = append(params, azcosmos.QueryParameter{Name: "@top", Value: top})
+// itemID is the id of what an entry points at (an incident, or a case).
+func (it lookupItem) itemID() string {
+	if it.IncidentID != "" {
+		return it.IncidentID
 	}
-	return query(ctx, s, s.lookups, pk, q, params, "lookups.query", "listing "+pk, decodeJSON[lookupItem])
+	return it.ID
+}
+
+// queryPartition lists a lookups partition newest first, narrowed by q; top
+// 0 means all of it. A page of top is completed with every entry tied with
+// its oldest (a query orders by one property: Cosmos DB needs a composite
+// index for more), so that a cursor never skips one.
+func (s *Store) queryPartition(ctx context.Context, pk string, lq lookupQuery, top int) ([]lookupItem, error) {
+	conds := []string{"c.pk = @pk"}
+	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}
+	add := func(cond, name string, v any) {
+		conds = append(conds, cond)
+		params = append(params, azcosmos.QueryParameter{Name: name, Value: v})
+	}
+	if !lq.after.IsZero() {
+		add("c.createdAt <= @before", "@before", lq.after.CreatedAt)
+	}
+	if lq.dedupKey != "" {
+		add("c.dedupKey = @dk", "@dk", lq.dedupKey)
+	}
+	if len(lq.states) > 0 {
+		add("ARRAY_CONTAINS(@states, c.state)", "@states", lq.states)
+	}
+	if lq.tenant != "" {
+		add("c.tenant = @tenant", "@tenant", lq.tenant)
+	}
+	if lq.assignee != "" {
+		add("c.assignee = @assignee", "@assignee", lq.assignee)
+	}
+	run := func(conds []string, params []azcosmos.QueryParameter, top int) ([]lookupItem, error) {
+		sel := "SELECT * FROM c"
+		if top > 0 {
+			sel = "SELECT TOP @top * FROM c"
+			params = append(params, azcosmos.QueryParameter{Name: "@top", Value: top})
+		}
+		q := sel + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY c.createdAt DESC"
+		return query(ctx, s, s.lookups, pk, q, params, "lookups.query", "listing "+pk, decodeJSON[lookupItem])
+	}
+	items, err := run(conds, params, top)
+	if err == nil && top > 0 && len(items) == top {
+		oldest := items[len(items)-1].CreatedAt
+		var ties []lookupItem
+		if ties, err = run(append(slices.Clone(conds), "c.createdAt = @tie"),
+			append(slices.Clone(params), azcosmos.QueryParameter{Name: "@tie", Value: oldest}), 0); err == nil {
+			for _, t := range ties {
+				if !slices.ContainsFunc(items, func(x lookupItem) bool { return x.ID == t.ID }) {
+					items = append(items, t)
+				}
+			}
+		}
+	}
+	return slices.DeleteFunc(items, func(it lookupItem) bool { return !lq.after.Admits(it.CreatedAt, it.itemID()) }), err
 }
 
 // ListDueEscalations queries the one "open" partition of lookups on its dueAt:
@@ -506,6 +622,9 @@ func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
 	} else if err != nil {
 		return err
 	}
+	if err := s.upsertLookup(ctx, caseEntry(c)); err != nil {
+		return err
+	}
 	resp, err := s.cases.CreateItem(ctx, azcosmos.NewPartitionKeyString(c.Tenant), item, nil)
 	s.charge(ctx, "case.create", resp.RequestCharge)
 	if err != nil {
@@ -537,6 +656,9 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 	if err != nil {
 		return err
 	}
+	if err := s.upsertLookup(ctx, caseEntry(c)); err != nil {
+		return err
+	}
 	etag := azcore.ETag(c.ETag)
 	resp, err := s.cases.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(c.Tenant), c.ID, item, &azcosmos.ItemOptions{IfMatchEtag: &etag})
 	s.charge(ctx, "case.replace", resp.RequestCharge)
@@ -550,27 +672,46 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 	return nil
 }
 
-func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, error) {
-	if f.Tenant == "" {
-		return nil, fault.InvalidField("tenant", "is required: cases are listed one tenant at a time")
-	}
+// ListCases reads the month partitions of the case listing entries newest
+// first (no query crosses partitions), then each case by a point read, which
+// is the truth a listing filters on.
+func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, bool, error) {
 	limit := f.MaxItems()
-	// The tenant filter repeats the partition key: free in Cosmos DB, and it
-	// keeps the query right on servers that do not scope it by the header.
-	q := `SELECT TOP @top * FROM c WHERE c.tenant = @tenant`
-	params := []azcosmos.QueryParameter{{Name: "@top", Value: limit}, {Name: "@tenant", Value: f.Tenant}}
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		q += ` AND ARRAY_CONTAINS(@states, c.state)`
-		params = append(params, azcosmos.QueryParameter{Name: "@states", Value: states})
+	lq := lookupQuery{after: f.After, tenant: f.Tenant, assignee: f.Assignee}
+	for _, st := range f.States {
+		lq.states = append(lq.states, string(st))
 	}
-	q += ` ORDER BY c.createdAt DESC`
-	return query(ctx, s, s.cases, f.Tenant, q, params, "case.query", "listing cases of "+f.Tenant, func(raw []byte) (*incident.Case, error) {
-		return decodeCase(raw, "")
-	})
+	var cands []lookupItem
+	if err := s.byMonth(ctx, casesPK, lq, limit, &cands); err != nil {
+		return nil, false, err
+	}
+	sortNewest(cands)
+	var out []*incident.Case
+	for _, e := range cands {
+		if len(out) > limit {
+			break
+		}
+		resp, err := s.cases.ReadItem(ctx, azcosmos.NewPartitionKeyString(e.Tenant), e.ID, nil)
+		s.charge(ctx, "case.read", resp.RequestCharge)
+		if isStatus(err, 404) {
+			continue // an entry whose case creation died half-way
+		}
+		if err != nil {
+			return nil, false, classify(err, "case "+e.ID)
+		}
+		c, err := decodeCase(resp.Value, resp.ETag)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(f.States) > 0 && !slices.Contains(f.States, c.State) || f.Assignee != "" && c.Assignee != f.Assignee {
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
 }
 
 // query runs a parameterised query in one partition of c, page by page,

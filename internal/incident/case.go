@@ -22,6 +22,9 @@ const (
 	CaseResolved CaseState = "resolved"
 )
 
+// CaseStates lists every case state, in triage order.
+var CaseStates = []CaseState{CaseNew, CaseAwaitingCustomer, CaseEscalated, CaseResolved}
+
 // Case is a customer's report, owned by one tenant.
 type Case struct {
 	ID          string    `json:"id"`

@@ -150,18 +150,60 @@ func (s *Store) UpdateIncident(ctx context.Context, inc *incident.Incident) erro
 	return nil
 }
 
-func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, error) {
-	q := `SELECT doc, version FROM incidents`
-	var args []any
+func (s *Store) ListIncidents(ctx context.Context, f app.IncidentFilter) ([]*incident.Incident, bool, error) {
+	var w where
 	if len(f.States) > 0 {
-		q += ` WHERE state IN (` + placeholders(len(f.States)) + `)`
-		for _, st := range f.States {
-			args = append(args, string(st))
-		}
+		w.in("state", stringsOf(f.States))
 	}
-	q += ` ORDER BY created_at DESC LIMIT ?`
-	args = append(args, f.MaxItems())
-	return getMany[incident.Incident](ctx, s.read, q, args...)
+	if f.DedupKey != "" {
+		w.add(`dedup_key = ?`, f.DedupKey)
+	}
+	return page[incident.Incident](ctx, s.read, "incidents", w, f.After, f.MaxItems())
+}
+
+// where gathers a query's conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) in(column string, values []string) {
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	w.add(column+` IN (`+placeholders(len(values))+`)`, args...)
+}
+
+func stringsOf[S ~string](xs []S) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
+
+// page lists table's rows newest first (ties by id) after the cursor, at most
+// limit, and reports whether more remain.
+func page[T any](ctx context.Context, db *sql.DB, table string, w where, after app.Cursor, limit int) ([]*T, bool, error) {
+	if !after.IsZero() {
+		w.add(`(created_at < ? OR (created_at = ? AND id < ?))`, after.CreatedAt, after.CreatedAt, after.ID)
+	}
+	q := `SELECT doc, version FROM ` + table
+	if len(w.conds) > 0 {
+		q += ` WHERE ` + strings.Join(w.conds, ` AND `)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	items, err := getMany[T](ctx, db, q, append(w.args, limit+1)...)
+	if err != nil || len(items) <= limit {
+		return items, false, err
+	}
+	return items[:limit], true, nil
 }
 
 // dueAt is the indexed escalation due time (the sweep's index): NULL when
@@ -181,19 +223,24 @@ func nanosOrNull(t time.Time) any {
 
 // migrate brings a store made by an earlier version up to this one's schema.
 func migrate(db *sql.DB) error {
-	for _, col := range []string{"due_at", "status_due_at"} {
+	for _, c := range []struct{ table, column, kind string }{
+		{"incidents", "due_at", "INTEGER"}, {"incidents", "status_due_at", "INTEGER"}, {"cases", "assignee", "TEXT NOT NULL DEFAULT ''"},
+	} {
 		var has int
-		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('incidents') WHERE name = ?`, col).Scan(&has); err != nil {
+		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&has); err != nil {
 			return err
 		}
 		if has == 0 {
-			if _, err := db.Exec(`ALTER TABLE incidents ADD COLUMN ` + col + ` INTEGER`); err != nil {
+			if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.column + ` ` + c.kind); err != nil {
 				return err
 			}
 		}
 	}
 	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS incidents_due ON incidents(due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS incidents_status_due ON incidents(status_due_at) WHERE status_due_at IS NOT NULL`)
+CREATE INDEX IF NOT EXISTS incidents_status_due ON incidents(status_due_at) WHERE status_due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS incidents_dedup_created ON incidents(dedup_key, created_at DESC);
+CREATE INDEX IF NOT EXISTS cases_state_created ON cases(state, created_at DESC);
+CREATE INDEX IF NOT EXISTS cases_assignee_created ON cases(assignee, created_at DESC)`)
 	return err
 }
 
@@ -254,7 +301,7 @@ func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
 		return err
 	}
 	_, err = s.write.exec(ctx, stmtInsertCase,
-		c.ID, c.Tenant, string(c.State), c.CreatedAt.UnixNano(), doc)
+		c.ID, c.Tenant, string(c.State), c.Assignee, c.CreatedAt.UnixNano(), doc)
 	if err != nil {
 		return classifyInsert(err, "case "+c.ID, "")
 	}
@@ -273,7 +320,7 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 		return err
 	}
 	n, err := s.write.exec(ctx, stmtUpdateCase,
-		string(c.State), next, doc, c.ID, c.Version)
+		string(c.State), c.Assignee, next, doc, c.ID, c.Version)
 	if err != nil {
 		return classifyInsert(err, "case "+c.ID, "")
 	}
@@ -284,29 +331,18 @@ func (s *Store) UpdateCase(ctx context.Context, c *incident.Case) error {
 	return nil
 }
 
-func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, error) {
-	if f.Tenant == "" {
-		return nil, fault.InvalidField("tenant", "is required: cases are listed one tenant at a time")
-	}
-	q := `SELECT doc, version FROM cases`
-	var where []string
-	var args []any
+func (s *Store) ListCases(ctx context.Context, f app.CaseFilter) ([]*incident.Case, bool, error) {
+	var w where
 	if f.Tenant != "" {
-		where = append(where, `tenant = ?`)
-		args = append(args, f.Tenant)
+		w.add(`tenant = ?`, f.Tenant)
 	}
 	if len(f.States) > 0 {
-		where = append(where, `state IN (`+placeholders(len(f.States))+`)`)
-		for _, st := range f.States {
-			args = append(args, string(st))
-		}
+		w.in("state", stringsOf(f.States))
 	}
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
+	if f.Assignee != "" {
+		w.add(`assignee = ?`, f.Assignee)
 	}
-	q += ` ORDER BY created_at DESC LIMIT ?`
-	args = append(args, f.MaxItems())
-	return getMany[incident.Case](ctx, s.read, q, args...)
+	return page[incident.Case](ctx, s.read, "cases", w, f.After, f.MaxItems())
 }
 
 // The stored document carries the version it is written at.

@@ -39,8 +39,8 @@ const (
 var writeSQL = [numStmts]string{
 	stmtInsertIncident: `INSERT INTO incidents (id, dedup_key, state, open, created_at, due_at, status_due_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 	stmtUpdateIncident: `UPDATE incidents SET dedup_key = ?, state = ?, open = ?, due_at = ?, status_due_at = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
-	stmtInsertCase:     `INSERT INTO cases (id, tenant, state, created_at, version, doc) VALUES (?, ?, ?, ?, 1, ?)`,
-	stmtUpdateCase:     `UPDATE cases SET state = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
+	stmtInsertCase:     `INSERT INTO cases (id, tenant, state, assignee, created_at, version, doc) VALUES (?, ?, ?, ?, ?, 1, ?)`,
+	stmtUpdateCase:     `UPDATE cases SET state = ?, assignee = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
 	stmtInsertOutbox:   `INSERT INTO outbox (key, created_at, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 	stmtInsertOverride: `INSERT INTO overrides (id, ends_at, doc) VALUES (?, ?, ?)`,
 }

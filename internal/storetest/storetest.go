@@ -5,6 +5,8 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"OneOpenIncidentPerDedupKey", testOneOpenPerDedupKey},
 		{"IncidentOptimisticConcurrency", testIncidentStale},
 		{"ListIncidents", testListIncidents},
+		{"Paging", testPaging},
 		{"CaseLifecycle", testCaseLifecycle},
 		{"CasesStayInTheirTenant", testCasesByTenant},
 		{"ConcurrentWritersLoseNothing", testConcurrentWriters},
@@ -145,15 +148,15 @@ func testListIncidents(t *testing.T, s app.Store) {
 		}
 		require.NoError(t, s.CreateIncident(ctx, inc))
 	}
-	all, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
+	all, _, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-4", "INC-3", "INC-2", "INC-1", "INC-0"}, ids(all), "newest first")
 
-	acked, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Acknowledged}, Limit: 10})
+	acked, _, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Acknowledged}, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-3", "INC-1"}, ids(acked))
 
-	two, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 2})
+	two, _, err := s.ListIncidents(ctx, app.IncidentFilter{Limit: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-4", "INC-3"}, ids(two))
 
@@ -162,13 +165,13 @@ func testListIncidents(t *testing.T, s app.Store) {
 	require.NoError(t, err)
 	noError(t)(inc2.Move(incident.Resolved, "user:ana", "fixed", t0.Add(time.Hour)))
 	require.NoError(t, s.UpdateIncident(ctx, inc2))
-	all, err = s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
+	all, _, err = s.ListIncidents(ctx, app.IncidentFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-4", "INC-3", "INC-2", "INC-1", "INC-0"}, ids(all), "newest first, open or not")
-	resolved, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Resolved}, Limit: 10})
+	resolved, _, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Resolved}, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-2"}, ids(resolved))
-	open, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Triggered, incident.Acknowledged}, Limit: 10})
+	open, _, err := s.ListIncidents(ctx, app.IncidentFilter{States: []incident.State{incident.Triggered, incident.Acknowledged}, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-4", "INC-3", "INC-1", "INC-0"}, ids(open))
 }
@@ -204,17 +207,117 @@ func testCasesByTenant(t *testing.T, s app.Store) {
 	require.NoError(t, s.CreateCase(ctx, newCase("CS-2", "northwind", t0.Add(time.Minute))))
 	require.NoError(t, s.CreateCase(ctx, newCase("CS-3", "contoso", t0.Add(2*time.Minute))))
 
-	contoso, err := s.ListCases(ctx, app.CaseFilter{Tenant: "contoso", Limit: 10})
+	contoso, _, err := s.ListCases(ctx, app.CaseFilter{Tenant: "contoso", Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"CS-3", "CS-1"}, caseIDs(contoso), "only the tenant's own cases, newest first")
 
-	northwind, err := s.ListCases(ctx, app.CaseFilter{Tenant: "northwind", Limit: 10})
+	northwind, _, err := s.ListCases(ctx, app.CaseFilter{Tenant: "northwind", Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"CS-2"}, caseIDs(northwind))
 
-	_, err = s.ListCases(ctx, app.CaseFilter{Limit: 10})
-	require.True(t, fault.Is(err, fault.Invalid), "listing every tenant's cases at once is refused: got %v", err)
-	require.Equal(t, "tenant", fault.FieldOf(err))
+	// First-line support's queue: every tenant's, by state and assignee.
+	all, _, err := s.ListCases(ctx, app.CaseFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CS-3", "CS-2", "CS-1"}, caseIDs(all))
+	c, err := s.GetCase(ctx, "CS-2")
+	require.NoError(t, err)
+	c.Assign("ann", "user:max", t0.Add(time.Hour))
+	require.NoError(t, s.UpdateCase(ctx, c))
+	c, err = s.GetCase(ctx, "CS-3")
+	require.NoError(t, err)
+	c.Escalate("INC-1", incident.System, "", t0.Add(time.Hour))
+	require.NoError(t, s.UpdateCase(ctx, c))
+	mine, _, err := s.ListCases(ctx, app.CaseFilter{Assignee: "ann", Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CS-2"}, caseIDs(mine))
+	fresh, _, err := s.ListCases(ctx, app.CaseFilter{States: []incident.CaseState{incident.CaseNew}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CS-2", "CS-1"}, caseIDs(fresh), "the escalated case left the new ones")
+	escalated, _, err := s.ListCases(ctx, app.CaseFilter{Tenant: "contoso", States: []incident.CaseState{incident.CaseEscalated}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CS-3"}, caseIDs(escalated))
+}
+
+// testPaging: a listing continues from its cursor, page after page, to the
+// end, missing and repeating nothing, also across months and for items
+// created at the same instant.
+func testPaging(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	var want, wantCases []string
+	for i := range 12 {
+		// Three months, two items at each instant.
+		at := t0.AddDate(0, -(i / 4), 0).Add(-time.Duration(i/2) * time.Hour)
+		inc := newIncident(fmt.Sprintf("INC-%02d", i), fmt.Sprintf("dk-%d", i), at)
+		if i%3 == 0 {
+			noError(t)(inc.Move(incident.Resolved, "user:ana", "", at))
+		}
+		require.NoError(t, s.CreateIncident(ctx, inc))
+		if !inc.State.Open() {
+			// A closed incident is listed from its closing write.
+			got, err := s.GetIncident(ctx, inc.ID)
+			require.NoError(t, err)
+			got.Note("closed", "user:ana", at)
+			require.NoError(t, s.UpdateIncident(ctx, got))
+		}
+		require.NoError(t, s.CreateCase(ctx, newCase(fmt.Sprintf("CS-%02d", i), []string{"contoso", "northwind"}[i%2], at)))
+	}
+	for i := range 12 {
+		want = append(want, fmt.Sprintf("INC-%02d", i))
+		wantCases = append(wantCases, fmt.Sprintf("CS-%02d", i))
+	}
+	sortNewestFirst := func(ids []string, created func(string) time.Time) {
+		slices.SortStableFunc(ids, func(a, b string) int {
+			if c := created(b).Compare(created(a)); c != 0 {
+				return c
+			}
+			return strings.Compare(b, a)
+		})
+	}
+	createdOf := func(id string) time.Time {
+		var i int
+		fmt.Sscanf(id[len(id)-2:], "%d", &i)
+		return t0.AddDate(0, -(i / 4), 0).Add(-time.Duration(i/2) * time.Hour)
+	}
+	sortNewestFirst(want, createdOf)
+	sortNewestFirst(wantCases, createdOf)
+
+	var got []string
+	f := app.IncidentFilter{Limit: 5}
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5, "the listing ends")
+		incs, more, err := s.ListIncidents(ctx, f)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(incs), 5)
+		got = append(got, ids(incs)...)
+		if !more {
+			break
+		}
+		last := incs[len(incs)-1]
+		f.After = app.CursorAt(last.CreatedAt, last.ID)
+	}
+	require.Equal(t, want, got, "every incident once, newest first")
+
+	got = nil
+	cf := app.CaseFilter{Limit: 4}
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5, "the listing ends")
+		cs, more, err := s.ListCases(ctx, cf)
+		require.NoError(t, err)
+		got = append(got, caseIDs(cs)...)
+		if !more {
+			break
+		}
+		last := cs[len(cs)-1]
+		cf.After = app.CursorAt(last.CreatedAt, last.ID)
+	}
+	require.Equal(t, wantCases, got, "every case once, newest first")
+
+	byKey, _, err := s.ListIncidents(ctx, app.IncidentFilter{DedupKey: "dk-3"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-03"}, ids(byKey), "found by dedup key, closed")
+	byKey, _, err = s.ListIncidents(ctx, app.IncidentFilter{DedupKey: "dk-4"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"INC-04"}, ids(byKey), "found by dedup key, open")
 }
 
 // testConcurrentWriters: two writers each record 100 notes on one incident through
