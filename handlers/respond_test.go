@@ -833,6 +833,13 @@ func TestCaseTriageAskReplyEscalateResolve(t *testing.T) {
 	stored, err := h.store.GetCase(context.Background(), id)
 	require.NoError(t, err)
 	require.Equal(t, incident.Actor("user:jonas"), stored.Timeline[len(stored.Timeline)-1].Actor)
+	// The reporter is told by e-mail, with their private link.
+	h.deliver("Notify", app.QueueNotify, 1)
+	told := sentFor(h.outbox(), incident.NotifyCaseUpdate)
+	require.Len(t, told, 1)
+	require.Equal(t, stored.Reporter.Email, told[0].Address)
+	require.Contains(t, told[0].Text, "Which report is slow")
+	require.Contains(t, told[0].Text, "token="+url.QueryEscape(token), "their private link")
 
 	// The reporter replies through the private link, signed in to nothing.
 	reply := replace(fixture(t, "case-reply.json"), "CS-PLACEHOLDER", id, "TOKEN-PLACEHOLDER", token)
@@ -843,6 +850,11 @@ func TestCaseTriageAskReplyEscalateResolve(t *testing.T) {
 	require.Equal(t, "The payslip PDF export for October, all 240 employees.", lastUpdate(view)["text"])
 	require.NotContains(t, view, "timeline")
 	require.Equal(t, "received", customer()["status"])
+	// Support hears of the reply: nobody is assigned yet, so the triage team.
+	h.deliver("Notify", app.QueueNotify, 1)
+	replies := sentFor(h.outbox(), incident.NotifyCaseReply)
+	require.NotEmpty(t, replies)
+	require.Contains(t, replies[0].Text, "The payslip PDF export for October")
 
 	out, _ = h.call("CaseAction", replace(fixture(t, "case-reply.json"), "CS-PLACEHOLDER", id, "TOKEN-PLACEHOLDER", h.links.CaseToken("CS-OTHER")))
 	require.Equal(t, http.StatusNotFound, out.StatusCode, "another case's token opens nothing")
@@ -902,6 +914,21 @@ func TestCaseTriageAskReplyEscalateResolve(t *testing.T) {
 	require.Equal(t, answer, lastUpdate(view)["text"])
 	out, _ = h.call("CaseAction", reply)
 	require.Equal(t, http.StatusConflict, out.StatusCode, "a resolved case takes no more replies")
+	h.deliver("Notify", app.QueueNotify, 1)
+	told = sentFor(h.outbox(), incident.NotifyCaseUpdate)
+	require.Len(t, told, 2, "the question, then the answer")
+	require.Contains(t, told[0].Text+told[1].Text, answer)
+}
+
+// sentFor lists the notifications of event in the outbox.
+func sentFor(sent []*incident.Notification, event string) []*incident.Notification {
+	var out []*incident.Notification
+	for _, n := range sent {
+		if n.Event == event {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // A retried escalation (a client retrying after a timeout, or after the first

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"vigil/internal/fault"
 	"vigil/internal/incident"
 	"vigil/internal/keys"
+	"vigil/internal/paging"
 	"vigil/internal/triage"
 )
 
@@ -68,7 +70,7 @@ func (s *Cases) Act(ctx context.Context, id string, a CaseAction, who Responder,
 			return changed, nil
 		})
 	}
-	return s.updateCase(ctx, id, func(c *incident.Case) (bool, error) {
+	c, err = s.updateCase(ctx, id, func(c *incident.Case) (bool, error) {
 		switch a.Kind {
 		case "assign":
 			return c.Assign(a.Person, who.Actor, now), nil
@@ -79,6 +81,18 @@ func (s *Cases) Act(ctx context.Context, id string, a CaseAction, who Responder,
 		}
 		return false, nil
 	})
+	if err != nil {
+		return c, err
+	}
+	// The reporter hears of a question or an answer by e-mail too.
+	ref := fmt.Sprintf("%s:%d", a.Kind, len(c.Public))
+	switch a.Kind {
+	case "ask":
+		err = s.tellReporter(ctx, c, ref, "Support has a question", strings.TrimSpace(a.Question), now)
+	case "resolve":
+		err = s.tellReporter(ctx, c, ref, "Resolved", strings.TrimSpace(a.Answer), now)
+	}
+	return c, err
 }
 
 func (s *Cases) checkAction(a CaseAction) error {
@@ -170,6 +184,16 @@ func (s *Cases) Reply(ctx context.Context, id, token, text string, now time.Time
 		return true, c.Reply(text, now)
 	})
 	if err != nil {
+		return incident.CustomerView{}, err
+	}
+	// Support hears of it: the assignee, else the triage team.
+	replies := 0
+	for _, n := range c.Public {
+		if n.Kind == incident.NoteCustomer {
+			replies++
+		}
+	}
+	if err := s.notify(ctx, paging.ForCaseReply(s.cat, c, replies, s.links.Case(c.ID), now)); err != nil {
 		return incident.CustomerView{}, err
 	}
 	return c.ForCustomer(), nil

@@ -299,7 +299,7 @@ func (s *Comms) Publish(ctx context.Context, body []byte, now time.Time) error {
 	// Every linked case shows the updates, once each, in order.
 	casesDone := true
 	for _, caseID := range inc.Cases {
-		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
+		c, err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
 			changed := false
 			for _, w := range inc.Comms.Updates {
 				changed = c.AddIncidentUpdate(w, now) || changed
@@ -308,7 +308,12 @@ func (s *Comms) Publish(ctx context.Context, body []byte, now time.Time) error {
 				}
 			}
 			return changed
-		}); err != nil {
+		})
+		if err == nil && c != nil && c.IncidentID == inc.ID {
+			// The reporter hears of it too (keyed by update: once).
+			err = s.tellReporter(ctx, c, update.ID, "News of the incident behind your report", statusText(update), now)
+		}
+		if err != nil {
 			casesDone, transient = false, err
 		}
 	}
@@ -403,14 +408,21 @@ func (s *Comms) closeCases(ctx context.Context, inc *incident.Incident, now time
 	if inc.State != incident.Resolved && inc.State != incident.Reviewed || inc.Comms.CasesClosed {
 		return nil
 	}
+	// The pointer is to the final update only if one was written: an
+	// incident resolved without one points at none.
 	var final *incident.StatusUpdate
-	if last, ok := inc.Comms.Latest(); ok {
+	if last, ok := inc.Comms.Latest(); ok && last.Phase == incident.PhaseResolved {
 		final = &last
 	}
 	for _, caseID := range inc.Cases {
-		if err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
+		c, err := s.changeCase(ctx, caseID, func(c *incident.Case) bool {
 			return c.ResolveWithIncident(inc.ID, final, now)
-		}); err != nil {
+		})
+		if err == nil && c != nil && c.State == incident.CaseResolved {
+			err = s.tellReporter(ctx, c, fmt.Sprintf("resolved:%s:%d", inc.ID, inc.ResolvedAt.UnixNano()), "Resolved",
+				"The incident behind your report is resolved.", now)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -426,12 +438,32 @@ func (s *Comms) closeCases(ctx context.Context, inc *incident.Incident, now time
 
 // changeCase reads a linked case and applies change; a case that no longer
 // exists is skipped.
-func (c *core) changeCase(ctx context.Context, id string, change func(*incident.Case) bool) error {
-	_, err := c.updateCase(ctx, id, func(cs *incident.Case) (bool, error) { return change(cs), nil })
+func (c *core) changeCase(ctx context.Context, id string, change func(*incident.Case) bool) (*incident.Case, error) {
+	cs, err := c.updateCase(ctx, id, func(cs *incident.Case) (bool, error) { return change(cs), nil })
 	if fault.Is(err, fault.NotFound) {
-		return nil
+		return nil, nil
 	}
-	return err
+	return cs, err
+}
+
+// tellReporter e-mails a case's reporter what their case page now says,
+// with their private link; ref makes it one notification however often
+// this runs.
+func (c *core) tellReporter(ctx context.Context, cs *incident.Case, ref, subject, text string, now time.Time) error {
+	link, _ := c.links.CustomerCase(cs.ID)
+	return c.notify(ctx, paging.ForReporter(cs, ref, subject, text, link, now))
+}
+
+// statusText is an update as a reporter reads it: the message and the estimate.
+func statusText(u incident.StatusUpdate) string {
+	if u.ETA.IsZero() {
+		return u.Message
+	}
+	what := "resolution expected"
+	if u.ETAKind == incident.ETANextUpdate {
+		what = "next update"
+	}
+	return fmt.Sprintf("%s\n\n(%s by %s)", u.Message, what, u.ETA.UTC().Format("2 Jan 2006 15:04 MST"))
 }
 
 // publisherIDs lists the publishers configured in the catalog that this

@@ -140,6 +140,32 @@ func TestAnIncidentResolvedByItsAlertsResolvesItsCases(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "resolved", view.Status, "the customer's page says so")
 	assert.Contains(t, view.Updates[len(view.Updates)-1].Text, "The incident behind your report is resolved")
+	assert.Len(t, s.told(incident.NotifyCaseUpdate), 1, "and the reporter is told by e-mail, once")
+}
+
+func TestAReplyTellsTheAssigneeAndNewsTellsTheReporter(t *testing.T) {
+	s, _ := newStatusSim(t)
+	ctx := context.Background()
+	id := s.sev1WithComms("ann")
+	receipt, err := s.svc.Intake.SubmitCase(ctx, incident.CaseReport{Tenant: "t1", Reporter: incident.Contact{Name: "Ana", Email: "ana@t1.example"},
+		Title: "Slow", Description: "Pages take a minute"}, "", s.now)
+	require.NoError(t, err)
+	s.run(s.now)
+	pat, err := s.svc.Responders.For("pat@example.com")
+	require.NoError(t, err)
+	_, err = s.svc.Cases.Act(ctx, receipt.CaseID, app.CaseAction{Kind: "assign", Person: "sam"}, pat, s.now)
+	require.NoError(t, err)
+	_, err = s.svc.Cases.Reply(ctx, receipt.CaseID, receipt.Token, "It is every page", s.now)
+	require.NoError(t, err)
+	s.run(s.now)
+	assert.Equal(t, []string{"sam@+0s"}, s.told(incident.NotifyCaseReply), "the assignee hears of the reply")
+
+	_, err = s.svc.Cases.Act(ctx, receipt.CaseID, app.CaseAction{Kind: "escalate", IncidentID: id}, pat, s.now)
+	require.NoError(t, err)
+	_, err = s.post(id, "ann", update("We are investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Minute))
+	assert.Len(t, s.told(incident.NotifyCaseUpdate), 1, "the reporter hears the incident's news")
 }
 
 func TestAcknowledgingCancelsTheEscalationTimer(t *testing.T) {
@@ -153,4 +179,28 @@ func TestAcknowledgingCancelsTheEscalationTimer(t *testing.T) {
 
 	s.act(inc.ID, app.Action{Kind: "acknowledge"}, "pat")
 	assert.False(t, s.scheduled(app.QueueEscalations, timer), "acknowledging cancels it")
+}
+
+func TestResolvingWithoutAFinalUpdatePointsTheCaseAtNone(t *testing.T) {
+	s, _ := newStatusSim(t)
+	ctx := context.Background()
+	id := s.sev1WithComms("ann")
+	receipt, err := s.svc.Intake.SubmitCase(ctx, incident.CaseReport{Tenant: "t1", Reporter: incident.Contact{Name: "Ana", Email: "ana@t1.example"},
+		Title: "Slow", Description: "Pages take a minute"}, "", s.now)
+	require.NoError(t, err)
+	s.run(s.now)
+	pat, err := s.svc.Responders.For("pat@example.com")
+	require.NoError(t, err)
+	_, err = s.svc.Cases.Act(ctx, receipt.CaseID, app.CaseAction{Kind: "escalate", IncidentID: id}, pat, s.now)
+	require.NoError(t, err)
+	_, err = s.post(id, "ann", update("We are investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	s.run(s.now.Add(time.Minute))
+	s.act(id, app.Action{Kind: "resolve", Reason: "rolled back"}, "pat")
+	s.run(s.now.Add(time.Minute))
+	view, err := s.svc.Cases.ForCustomer(ctx, receipt.CaseID, receipt.Token)
+	require.NoError(t, err)
+	last := view.Updates[len(view.Updates)-1]
+	assert.Equal(t, "The incident behind your report is resolved.", last.Text, "no pointer to an update that was not the final one")
+	assert.Empty(t, last.Ref)
 }

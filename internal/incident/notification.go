@@ -38,6 +38,10 @@ const (
 	NotifyPage           = "page"
 	// NotifyStatusLate: a customer-visible incident's status update is overdue.
 	NotifyStatusLate = "status-late"
+	// NotifyCaseReply: a reporter replied on their case (to support).
+	NotifyCaseReply = "case-reply"
+	// NotifyCaseUpdate: the reporter's case page says something new (to the reporter).
+	NotifyCaseUpdate = "case-update"
 )
 
 // Channels a contact can be reached on. For email and sms the address is the

@@ -206,3 +206,61 @@ func ForStatusLate(cat *catalog.Catalog, inc *incident.Incident, personID string
 	}
 	return out
 }
+
+// ForCaseReply tells first-line support that a reporter replied: the case's
+// assignee on their channels (no SMS: a reply is not a page), else the
+// triage team's contacts. n is how many times the reporter has written, so
+// each reply is its own notification.
+func ForCaseReply(cat *catalog.Catalog, c *incident.Case, n int, link string, now time.Time) []incident.Notification {
+	base := incident.Notification{
+		Event: incident.NotifyCaseReply, CaseID: c.ID, Severity: c.Severity, Urgency: incident.UrgencyLow,
+		Subject: fmt.Sprintf("Reply on case %s: %s", c.ID, c.Title),
+		Text:    fmt.Sprintf("The reporter of case %s (%s) replied: %s", c.ID, c.Tenant, lastCustomerNote(c)),
+		Link:    link, CreatedAt: now,
+	}
+	if person, ok := cat.Person(c.Assignee); ok {
+		var out []incident.Notification
+		for _, ch := range incident.Channels {
+			if addr := person.Contacts.Address(ch); addr != "" && ch != incident.ChannelSMS {
+				m := base
+				m.To, m.Person, m.Channel, m.Address = person.Name, person.ID, ch, addr
+				m.Key = keys.Notification(incident.NotifyCaseReply, c.ID, fmt.Sprint(n), person.ID, ch)
+				out = append(out, m)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	team, ok := cat.Team(cat.TriageTeam)
+	if !ok {
+		return nil
+	}
+	return build(team.Contacts, base, c.ID+"#"+fmt.Sprint(n))
+}
+
+func lastCustomerNote(c *incident.Case) string {
+	for i := len(c.Public) - 1; i >= 0; i-- {
+		if c.Public[i].Kind == incident.NoteCustomer {
+			return c.Public[i].Text
+		}
+	}
+	return ""
+}
+
+// ForReporter tells the reporter of a case, by e-mail, what their case page
+// now says (a question, an answer, news of the incident behind it), with
+// their private link. ref identifies what is told, so each is sent once.
+func ForReporter(c *incident.Case, ref, subject, text, link string, now time.Time) []incident.Notification {
+	if c.Reporter.Email == "" {
+		return nil
+	}
+	return []incident.Notification{{
+		Key:   keys.Notification(incident.NotifyCaseUpdate, c.ID, ref),
+		Event: incident.NotifyCaseUpdate, CaseID: c.ID, Severity: c.Severity, Urgency: incident.UrgencyLow,
+		To: c.Reporter.Name, Channel: incident.ChannelEmail, Address: c.Reporter.Email,
+		Subject: fmt.Sprintf("%s — your case %s", subject, c.ID),
+		Text:    text + "\n\nFollow your case here: " + link,
+		Link:    link, CreatedAt: now,
+	}}
+}
