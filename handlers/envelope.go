@@ -307,6 +307,8 @@ func jsonHTTP(status int, v any) HTTPResponse {
 		return HTTPResponse{StatusCode: http.StatusInternalServerError, Headers: map[string]string{"Content-Type": "application/json"},
 			Body: `{"error":{"code":"internal","message":"encoding the response failed"}}`}
 	}
-	return HTTPResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"},
+	return HTTPResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
+		// Never sniffed into something a browser would run.
+		"X-Content-Type-Options": "nosniff"},
 		Body: strings.TrimSuffix(buf.String(), "\n")}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"reflect"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"vigil/internal/app"
 	"vigil/internal/fault"
+	"vigil/internal/intake"
 	"vigil/internal/oncall"
 )
 
@@ -41,9 +43,15 @@ func decodeJSON(req *HTTPRequest, v any) error {
 	if mt := req.MediaType(); mt != "application/json" {
 		return fault.New(fault.Unsupported, "Content-Type must be application/json, not %q", req.Header("Content-Type"))
 	}
+	if err := intake.CheckUnicode(req.Body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if field, ok := badTime(req.Body, v); ok {
+			return fault.InvalidField(field, "is not a time: give an RFC 3339 time with its zone, such as 2026-11-06T10:15:00Z")
+		}
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			name = strings.Trim(name, `"`)
 			return fault.InvalidField(name, "%s is not a field of this request", name)
@@ -58,6 +66,28 @@ func decodeJSON(req *HTTPRequest, v any) error {
 		return fault.New(fault.Invalid, "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// badTime names the time field of v that body gets wrong, if one does: the
+// decoder's own error names neither the field nor the expected form.
+func badTime(body []byte, v any) (string, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return "", false
+	}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Type != reflect.TypeFor[time.Time]() || name == "" {
+			continue
+		}
+		var tm time.Time
+		if raw, ok := fields[name]; ok && json.Unmarshal(raw, &tm) != nil {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // incidentAction is POST /api/incidents/{id}/{action}: acknowledge, unacknowledge,

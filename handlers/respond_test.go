@@ -774,7 +774,10 @@ func TestCreateOverrideRefusals(t *testing.T) {
 		{"already over", withJSON(t, env, `{"person":"dev","start":"2026-11-05T08:00:00Z","end":"2026-11-05T18:00:00Z"}`), 400, "end"},
 		{"no start", withJSON(t, env, `{"person":"dev","end":"2026-11-06T18:00:00Z"}`), 400, "start"},
 		{"unknown person", withJSON(t, env, `{"person":"zed","start":"2026-11-06T10:00:00Z","end":"2026-11-06T18:00:00Z"}`), 400, "person"},
-		{"not a time", withJSON(t, env, `{"person":"dev","start":"today","end":"2026-11-06T18:00:00Z"}`), 400, ""},
+		{"not a time", withJSON(t, env, `{"person":"dev","start":"today","end":"2026-11-06T18:00:00Z"}`), 400, "start"},
+		{"end not a time", withJSON(t, env, `{"person":"dev","start":"2026-11-06T10:00:00Z","end":18}`), 400, "end"},
+		{"no zone", withJSON(t, env, `{"person":"dev","start":"2026-11-06T10:00:00","end":"2026-11-06T18:00:00Z"}`), 400, "start"},
+		{"reason not UTF-8", withJSON(t, env, "{\"person\":\"dev\",\"start\":\"2026-11-06T10:00:00Z\",\"end\":\"2026-11-06T18:00:00Z\",\"reason\":\"caf\xe9\"}"), 400, "reason"},
 		{"unknown rotation", withParams(t, env, map[string]string{"id": "platform-tertiary"}), 404, ""},
 		{"no sign-in", as(t, env, ""), 401, ""},
 		{"stranger", as(t, env, "stranger@contoso.example"), 403, ""},
@@ -788,6 +791,8 @@ func TestCreateOverrideRefusals(t *testing.T) {
 			if tc.field != "" {
 				require.Equal(t, tc.field, p["field"], out.Body)
 			}
+			require.NotContains(t, p["message"], "time.Time", "no Go type names")
+			require.Equal(t, "nosniff", out.Headers["X-Content-Type-Options"])
 			_, overrides := h.onCall(fixture(t, "get-oncall.json"))
 			require.Empty(t, overrides, "nothing stored")
 		})

@@ -56,7 +56,7 @@ func ParseAzureMonitor(body []byte) (incident.Alert, error) {
 	if err := checkSize(body, MaxAlertBytes, "Azure Monitor alert"); err != nil {
 		return incident.Alert{}, err
 	}
-	root, err := decodeObject(body)
+	root, err := decodeObject(body, false)
 	if err != nil {
 		return incident.Alert{}, err
 	}

@@ -176,7 +176,7 @@ func usersRangeError(path string) error {
 type jsonCase struct{ root object }
 
 func jsonCaseInput(body []byte) (caseInput, error) {
-	root, err := decodeObject(body)
+	root, err := decodeObject(body, true)
 	if err != nil {
 		return nil, err
 	}

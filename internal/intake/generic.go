@@ -36,7 +36,7 @@ func ParseGeneric(body []byte) (incident.Alert, error) {
 	if err := checkSize(body, MaxAlertBytes, "alert"); err != nil {
 		return incident.Alert{}, err
 	}
-	o, err := decodeObject(body)
+	o, err := decodeObject(body, true)
 	if err != nil {
 		return incident.Alert{}, err
 	}

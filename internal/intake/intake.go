@@ -53,8 +53,10 @@ func checkSize(body []byte, limit int, what string) error {
 
 // decodeObject parses body as exactly one JSON object. Numbers stay json.Number so
 // that thresholds and counts keep their exact text and a type check can tell 3 from "3".
-func decodeObject(body []byte) (object, error) {
-	if err := checkUnicode(body); err != nil {
+// written says people wrote the text (not Azure Monitor, which may quote text
+// that already held U+FFFD): then U+FFFD is refused too (CheckUnicode).
+func decodeObject(body []byte, written bool) (object, error) {
+	if err := checkUnicode(body, written); err != nil {
 		return object{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -11,15 +11,21 @@ import (
 	"vigil/internal/fault"
 )
 
-// checkUnicode refuses a JSON body whose text is not valid UTF-8, or that escapes
+// CheckUnicode refuses a JSON body whose text is not valid UTF-8, or that escapes
 // half of a UTF-16 surrogate pair. Go's decoder would quietly turn either into
 // U+FFFD, and Vigil would store and show text the sender never wrote. The error
 // names the field the bad text is in, and where.
-func checkUnicode(body []byte) error {
-	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) {
+//
+// Text people write (case reports, generic alerts, responder requests) is also
+// refused when it holds U+FFFD: the host replaced bytes that were not UTF-8
+// with it before Vigil saw them.
+func CheckUnicode(body []byte) error { return checkUnicode(body, true) }
+
+func checkUnicode(body []byte, replacementIsBad bool) error {
+	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) && (!replacementIsBad || !bytes.Contains(body, replacement)) {
 		return nil
 	}
-	bad, why := firstBadText(body)
+	bad, why := firstBadText(body, replacementIsBad)
 	if bad < 0 {
 		return nil
 	}
@@ -41,10 +47,18 @@ func checkUnicode(body []byte) error {
 	return fault.InvalidField(field, "is not valid UTF-8 text: %s; send text as UTF-8", where)
 }
 
-// firstBadText returns the offset of the first byte that is not UTF-8, or of the
-// first escape of an unpaired surrogate inside a string, and what is wrong there;
-// -1 when the text is sound.
-func firstBadText(b []byte) (int, string) {
+// replacement is U+FFFD in UTF-8.
+var replacement = []byte("\uFFFD")
+
+// replaced says what U+FFFD means here: the Functions host (and vigil local,
+// which plays it) turns bytes that are not UTF-8 into it before Vigil sees the
+// body, so text holding it was not valid UTF-8 as sent.
+const replaced = "U+FFFD, which is what the host makes of bytes that are not UTF-8,"
+
+// firstBadText returns the offset of the first byte that is not UTF-8, of the
+// first escape of an unpaired surrogate inside a string, or of U+FFFD, and what
+// is wrong there; -1 when the text is sound.
+func firstBadText(b []byte, replacementIsBad bool) (int, string) {
 	inString := false
 	for i := 0; i < len(b); {
 		c := b[i]
@@ -52,6 +66,9 @@ func firstBadText(b []byte) (int, string) {
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
 				return i, fmt.Sprintf("byte 0x%02X does not start a UTF-8 character", c)
+			}
+			if r == utf8.RuneError && replacementIsBad {
+				return i, "character " + replaced + " found"
 			}
 			i += size
 			continue
@@ -62,6 +79,9 @@ func firstBadText(b []byte) (int, string) {
 			i++
 		case c == '\\' && inString && i+1 < len(b) && b[i+1] == 'u':
 			r, ok := hex4(b, i+2)
+			if ok && r == utf8.RuneError && replacementIsBad {
+				return i, fmt.Sprintf("escape %s is %s", b[i:i+6], replaced[:len(replaced)-1])
+			}
 			if !ok || !utf16.IsSurrogate(r) {
 				i += 2 // a malformed escape is the decoder's to report
 				continue
