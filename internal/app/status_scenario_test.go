@@ -112,7 +112,9 @@ func TestLateStatusUpdateRemindsThenEscalates(t *testing.T) {
 	s.run(t0.Add(46 * time.Minute))
 	assert.Equal(t, []string{"ann@+30m0s", "ann@+45m0s", "max@+45m0s"}, s.told(incident.NotifyStatusLate), "escalated to the incident lead at +45")
 	s.run(t0.Add(3 * time.Hour))
-	assert.Len(t, s.told(incident.NotifyStatusLate), 3, "and nothing more until an update")
+	assert.Equal(t, []string{"ann@+30m0s", "ann@+45m0s", "max@+45m0s", "ann@+1h15m0s", "max@+1h15m0s", "ann@+1h45m0s", "max@+1h45m0s",
+		"ann@+2h15m0s", "max@+2h15m0s", "ann@+2h45m0s", "max@+2h45m0s"}, s.told(incident.NotifyStatusLate),
+		"then both leads once a cadence until someone posts")
 
 	got := s.onlyIncident()
 	var reminders []string
@@ -121,9 +123,11 @@ func TestLateStatusUpdateRemindsThenEscalates(t *testing.T) {
 			reminders = append(reminders, e.Text)
 		}
 	}
-	require.Len(t, reminders, 2, "both on the timeline")
-	assert.Contains(t, reminders[0], "reminded Ann Autumn")
+	require.Len(t, reminders, 6, "every one on the timeline")
+	assert.Equal(t, "No status update for 30m (the cadence is 30m): reminded Ann Autumn", reminders[0], "durations as people write them")
 	assert.Contains(t, reminders[1], "escalated to Ann Autumn, Max Manager")
+	assert.Contains(t, reminders[2], "No status update for 1h15m")
+	assert.Contains(t, reminders[2], "reminded the leads again")
 }
 
 // Publishing restarts the cadence: the next reminder is 30 minutes after the

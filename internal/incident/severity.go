@@ -114,3 +114,25 @@ func DefaultExpectations() map[Severity]Expectations {
 		Sev4: {AcknowledgeWithin: 24 * time.Hour, Urgency: UrgencyLow, ResolveWithin: 14 * 24 * time.Hour},
 	}
 }
+
+// Human writes a duration as people read it: "5m", "1h30m", "45s", "2d".
+func Human(d time.Duration) string {
+	if d <= 0 {
+		return "0m"
+	}
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	}
+	d = d.Round(time.Minute)
+	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	var b strings.Builder
+	for _, p := range []struct {
+		n    int
+		unit string
+	}{{days, "d"}, {hours, "h"}, {mins, "m"}} {
+		if p.n > 0 {
+			fmt.Fprintf(&b, "%d%s", p.n, p.unit)
+		}
+	}
+	return b.String()
+}

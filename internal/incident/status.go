@@ -120,9 +120,12 @@ type Comms struct {
 	// ClockFrom is when the cadence last restarted: the incident became
 	// customer-visible, or an update was published.
 	ClockFrom time.Time `json:"clockFrom,omitzero"`
-	// Reminded and Escalated say what was done about the current lateness.
+	// Reminded and Escalated say what was done about the current lateness;
+	// Chased counts the reminders of the leads after the escalation, one a
+	// cadence until someone posts.
 	Reminded  bool `json:"reminded,omitempty"`
 	Escalated bool `json:"escalated,omitempty"`
+	Chased    int  `json:"chased,omitempty"`
 	// DueAt is when the reminder sweep must next look at the incident; zero
 	// when nothing is due. Kept current by PlanComms; the stores index it.
 	DueAt     time.Time               `json:"dueAt,omitzero"`
@@ -194,6 +197,15 @@ const (
 // of it: half a cadence after the reminder (+45 min for a 30-minute cadence).
 func escalateAfter(cadence time.Duration) time.Duration { return cadence + cadence/2 }
 
+// nextEscalation is how long after the clock started the leads next hear of a
+// late update: the escalation, then once a cadence until someone posts.
+func (c *Comms) nextEscalation(cadence time.Duration) time.Duration {
+	if !c.Escalated {
+		return escalateAfter(cadence)
+	}
+	return escalateAfter(cadence) + time.Duration(c.Chased+1)*cadence
+}
+
 // PlanComms brings the communication state in line with the incident and its
 // severity's expectations: visibility (unless a person chose it), the cadence
 // clock, and when the reminder sweep must next look. Call it after every change.
@@ -223,8 +235,8 @@ func (inc *Incident) PlanComms(exp Expectations, now time.Time) {
 		switch {
 		case !c.Reminded:
 			c.DueAt = c.ClockFrom.Add(exp.UpdateEvery)
-		case !c.Escalated:
-			c.DueAt = c.ClockFrom.Add(escalateAfter(exp.UpdateEvery))
+		default:
+			c.DueAt = c.ClockFrom.Add(c.nextEscalation(exp.UpdateEvery))
 		}
 	}
 	// An update not yet everywhere is sent again after a while (for a day).
@@ -274,7 +286,7 @@ func (inc *Incident) RetryUnpublished(now time.Time) bool {
 }
 
 func (c *Comms) restartClock(now time.Time) {
-	c.ClockFrom, c.Reminded, c.Escalated = now, false, false
+	c.ClockFrom, c.Reminded, c.Escalated, c.Chased = now, false, false, 0
 }
 
 // Lateness says what the cadence asks for at now, given what was done already.
@@ -285,7 +297,7 @@ func (inc *Incident) Lateness(cadence time.Duration, now time.Time) StatusLatene
 	}
 	late := now.Sub(c.ClockFrom)
 	switch {
-	case late >= escalateAfter(cadence) && !c.Escalated:
+	case late >= c.nextEscalation(cadence):
 		return EscalateToLead
 	case late >= cadence && !c.Reminded:
 		return RemindComms
@@ -298,7 +310,6 @@ func (inc *Incident) Lateness(cadence time.Duration, now time.Time) StatusLatene
 // Escalating also counts as reminding.
 func (inc *Incident) RecordLateness(l StatusLateness, to []string, cadence time.Duration, now time.Time) bool {
 	c := &inc.Comms
-	key := fmt.Sprintf("late:%d:%d", c.ClockFrom.UnixNano(), l)
 	var text string
 	switch l {
 	case RemindComms:
@@ -306,22 +317,26 @@ func (inc *Incident) RecordLateness(l StatusLateness, to []string, cadence time.
 			return false
 		}
 		c.Reminded = true
-		text = fmt.Sprintf("No status update for %s (the cadence is %s): reminded %s", roundMin(now.Sub(c.ClockFrom)), cadence, orNobody(to))
+		text = fmt.Sprintf("No status update for %s (the cadence is %s): reminded %s", Human(now.Sub(c.ClockFrom)), Human(cadence), orNobody(to))
 	case EscalateToLead:
-		if c.Escalated {
+		if now.Sub(c.ClockFrom) < c.nextEscalation(cadence) {
 			return false
 		}
+		what := "escalated to"
+		if c.Escalated {
+			c.Chased++
+			what = "reminded the leads again:"
+		}
 		c.Reminded, c.Escalated = true, true
-		text = fmt.Sprintf("No status update for %s (the cadence is %s): escalated to %s", roundMin(now.Sub(c.ClockFrom)), cadence, orNobody(to))
+		text = fmt.Sprintf("No status update for %s (the cadence is %s): %s %s", Human(now.Sub(c.ClockFrom)), Human(cadence), what, orNobody(to))
 	default:
 		return false
 	}
+	key := fmt.Sprintf("late:%d:%d:%d", c.ClockFrom.UnixNano(), l, c.Chased)
 	inc.record(Event{At: now, Actor: System, Kind: EventStatusReminder, Text: text, Key: key})
 	inc.touch(now)
 	return true
 }
-
-func roundMin(d time.Duration) time.Duration { return d.Round(time.Minute) }
 
 func orNobody(xs []string) string {
 	if len(xs) == 0 {

@@ -37,7 +37,7 @@ func ForNewIncident(cat *catalog.Catalog, inc *incident.Incident, link string, n
 	exp := cat.Expectations(inc.Severity)
 	subject := fmt.Sprintf("[%s] %s", strings.ToUpper(inc.Severity.String()), inc.Title)
 	text := fmt.Sprintf("Incident %s opened (%s, %s urgency): %s. Acknowledge within %s.",
-		inc.ID, inc.Severity, exp.Urgency, inc.Title, exp.AcknowledgeWithin)
+		inc.ID, inc.Severity, exp.Urgency, inc.Title, incident.Human(exp.AcknowledgeWithin))
 	return build(contacts, incident.Notification{
 		Event: incident.NotifyIncidentOpened, IncidentID: inc.ID, Severity: inc.Severity, Urgency: exp.Urgency,
 		Subject: subject, Text: text, Link: link, CreatedAt: now,
@@ -88,7 +88,7 @@ const AckLinkLifetime = 24 * time.Hour
 // ForPage returns one notification per contact channel of the person paged: every
 // channel for high urgency, every channel but SMS for low. ackURL makes the signed
 // acknowledge link for (person, expiry).
-func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link string, ackURL func(person string, expires time.Time) string) []incident.Notification {
+func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link string, ack func(person string, expires time.Time) string) []incident.Notification {
 	person, ok := cat.Person(p.Person)
 	if !ok {
 		return nil
@@ -101,17 +101,27 @@ func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link
 	case p.Position <= 0:
 		where = p.Via
 	}
-	text := fmt.Sprintf("%s: incident %s is %s (%s urgency, %s). Acknowledge within %s. Components: %s.",
-		person.Name, inc.ID, inc.State, exp.Urgency, where, exp.AcknowledgeWithin, orNone(inc.Components))
+	// Only an incident waiting for someone asks to be acknowledged: a helper
+	// added to one already acknowledged is asked to help, not to take it.
+	ask := fmt.Sprintf("Acknowledge within %s.", incident.Human(exp.AcknowledgeWithin))
+	if inc.State != incident.Triggered {
+		ask = "Your help is asked for."
+	}
+	text := fmt.Sprintf("%s: incident %s is %s (%s urgency, %s). %s Components: %s.",
+		person.Name, inc.ID, inc.State, exp.Urgency, where, ask, orNone(inc.Components))
 	if p.Reminder != "" {
 		text += " " + p.Reminder
 	}
 	text += runbooks(cat, inc.Components)
+	ackURL := ""
+	if inc.State == incident.Triggered {
+		ackURL = ack(person.ID, p.At.Add(AckLinkLifetime))
+	}
 	base := incident.Notification{
 		Event: incident.NotifyPage, IncidentID: inc.ID, Severity: inc.Severity, Urgency: exp.Urgency,
 		To: person.Name, Person: person.ID, Round: p.Round, Step: p.Step,
 		Subject: fmt.Sprintf("[%s] %s", strings.ToUpper(inc.Severity.String()), inc.Title),
-		Text:    text, Link: link, AckURL: ackURL(person.ID, p.At.Add(AckLinkLifetime)),
+		Text:    text, Link: link, AckURL: ackURL,
 		CreatedAt: p.At,
 	}
 	var out []incident.Notification
@@ -181,14 +191,18 @@ func ForStatusLate(cat *catalog.Catalog, inc *incident.Incident, personID string
 	if !ok {
 		return nil
 	}
-	late := now.Sub(inc.Comms.ClockFrom).Round(time.Minute)
+	late := incident.Human(now.Sub(inc.Comms.ClockFrom))
 	what, urgency := "reminder", incident.UrgencyLow
 	text := fmt.Sprintf("%s: customers have had no status update on incident %s for %s (expected every %s). Post one: POST %s/status-update.",
-		person.Name, inc.ID, late, cadence, link)
+		person.Name, inc.ID, late, incident.Human(cadence), link)
 	if escalation {
-		what, urgency = "escalation", incident.UrgencyHigh
-		text = fmt.Sprintf("%s: the status update of incident %s is %s late (expected every %s) and the communications lead was reminded. Post one or give the comms role to someone who can: %s.",
-			person.Name, inc.ID, late-cadence, cadence, link)
+		what, urgency = fmt.Sprintf("escalation %d", inc.Comms.Chased), incident.UrgencyHigh
+		who := "nobody holds the communications lead role"
+		if c, ok := cat.Person(inc.Roles.Comms); ok {
+			who = "the communications lead (" + c.Name + ") was reminded"
+		}
+		text = fmt.Sprintf("%s: customers have had no status update on incident %s for %s (expected every %s), and %s. Post one or give the comms role to someone who can: %s.",
+			person.Name, inc.ID, late, incident.Human(cadence), who, link)
 	}
 	var out []incident.Notification
 	for _, ch := range incident.Channels {
