@@ -45,7 +45,9 @@ func incidentOf(sev incident.Severity, state incident.State) *incident.Incident 
 	return &incident.Incident{ID: "INC-1", Title: "Core is down", Severity: sev, State: state, Components: []string{"core"}}
 }
 
-func ack(person string, exp time.Time) string { return "https://vigil.example/api/ack/INC-1?person=" + person }
+func ack(person string, exp time.Time) string {
+	return "https://vigil.example/api/ack/INC-1?person=" + person
+}
 
 func channels(ns []incident.Notification) []string {
 	var out []string
