@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -251,6 +252,8 @@ func TestAlertFixturesAreAccepted(t *testing.T) {
 			out, body := res(t, resp)
 			require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
 			require.True(t, strings.HasPrefix(body["messageId"].(string), "alert:"))
+			require.Equal(t, "https://vigil.fabrikam.example/api/incidents?dedupKey="+url.QueryEscape(body["dedupKey"].(string)), body["incidents"],
+				"where to find what it opened")
 			require.Equal(t, 1, h.intakeDepth())
 
 			// An action group's retry of the same alert is its own message (a

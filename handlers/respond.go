@@ -205,7 +205,7 @@ func (s *Server) acknowledgeLink(ctx context.Context, req *HTTPRequest, now time
 		return s.ackPage(http.StatusBadRequest, ackView{ID: id, Message: "This link is incomplete: it needs person, expires and token. Open it from the page you received."})
 	}
 	if req.Method != http.MethodPost {
-		if err := s.App.Responders.CheckAckLink(id, person, expires, token, now); err != nil {
+		if err := s.App.Responders.CheckAckLink(ctx, id, person, expires, token, now); err != nil {
 			return s.ackError(id, err)
 		}
 		return s.ackPage(http.StatusOK, ackView{ID: id, Person: person, Ask: true})

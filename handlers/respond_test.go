@@ -527,10 +527,24 @@ func TestAcknowledgeLinkFromAPage(t *testing.T) {
 	require.GreaterOrEqual(t, j, 0)
 	require.Equal(t, incident.Actor("user:ben"), after.Timeline[j].Actor)
 
-	// The link is spent.
+	raw, err := json.Marshal(h.srv.App.View(after))
+	require.NoError(t, err)
+	require.NotContains(t, string(raw), q.Get("token"), "the used token is not readable in the timeline")
+
+	// The link is spent: its page says so, with no button.
 	out = h.ackPage(ackEnvelope(t, "ack-link-post.json", id, q))
 	require.Equal(t, http.StatusConflict, out.StatusCode, out.Body)
 	require.Equal(t, after.Version, h.incident(id).Version)
+	out = h.ackPage(ackEnvelope(t, "ack-link-get.json", id, q))
+	require.Equal(t, http.StatusConflict, out.StatusCode, out.Body)
+	require.NotContains(t, out.Body, "<form")
+
+	// A genuine link for someone who was not paged, or one claiming to last
+	// longer than any page gives, acknowledges nothing.
+	_, stranger := parseAckURL(t, h.srv.App.Links.Ack(id, "priya", now.Add(time.Hour)))
+	require.Equal(t, http.StatusForbidden, h.ackPage(ackEnvelope(t, "ack-link-get.json", id, stranger)).StatusCode)
+	_, forever := parseAckURL(t, h.srv.App.Links.Ack(id, "ben", now.Add(30*24*time.Hour)))
+	require.Equal(t, http.StatusForbidden, h.ackPage(ackEnvelope(t, "ack-link-get.json", id, forever)).StatusCode)
 }
 
 // The confirmation page for a link that has expired should say so instead of

@@ -84,6 +84,9 @@ func (s *Intake) SubmitCase(ctx context.Context, r incident.CaseReport, idempote
 type AlertReceipt struct {
 	MessageID string `json:"messageId"`
 	DedupKey  string `json:"dedupKey"`
+	// Incidents is where a responder finds the incident it opened or folded
+	// into (the listing by dedup key), once it is processed.
+	Incidents string `json:"incidents"`
 }
 
 // SubmitAlert queues an alert for triage. Generic senders are configured by the
@@ -118,7 +121,7 @@ func (s *Intake) SubmitAlert(ctx context.Context, a incident.Alert, now time.Tim
 	if err := s.send(ctx, QueueIntake, m); err != nil {
 		return AlertReceipt{}, err
 	}
-	return AlertReceipt{MessageID: key, DedupKey: a.DedupKey}, nil
+	return AlertReceipt{MessageID: key, DedupKey: a.DedupKey, Incidents: s.links.IncidentsByDedupKey(a.DedupKey)}, nil
 }
 
 // alertContent is what makes two deliveries of an alert say the same thing: a

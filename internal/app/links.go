@@ -32,6 +32,11 @@ func (l Links) api(parts ...string) string {
 // Incident is where a responder opens an incident.
 func (l Links) Incident(id string) string { return l.api("incidents", id) }
 
+// IncidentsByDedupKey lists the incidents opened for a dedup key.
+func (l Links) IncidentsByDedupKey(key string) string {
+	return l.api("incidents") + "?" + url.Values{"dedupKey": {key}}.Encode()
+}
+
 // Case is where a responder opens a case.
 func (l Links) Case(id string) string { return l.api("cases", id) }
 

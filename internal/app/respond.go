@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"vigil/internal/incident"
 	"vigil/internal/keys"
 	"vigil/internal/oncall"
+	"vigil/internal/signedlink"
 )
 
 // Responders are the people who act on incidents: their actions, the signed
@@ -193,15 +195,49 @@ func (s *Responders) apply(ctx context.Context, inc *incident.Incident, a Action
 	return delta{}, fault.New(fault.NotFound, "no action %q", a.Kind)
 }
 
-// CheckAckLink reports whether a page's acknowledge link is genuine and unexpired:
-// 403 otherwise, saying which.
-func (s *Responders) CheckAckLink(id, person string, expires int64, token string, now time.Time) error {
-	if token == "" || person == "" || !s.links.Signer.CheckAckToken(id, person, expires, token) {
-		return fault.New(fault.Forbidden, "this acknowledge link is not valid")
+// CheckAckLink reports whether a page's acknowledge link can still
+// acknowledge: genuine, in force, for someone paged on the incident, not used,
+// and the incident still waiting for someone. 403 for a link that is not
+// genuine or expired, 409 for one the incident no longer needs, saying which.
+func (s *Responders) CheckAckLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) error {
+	if err := s.checkAckLink(id, person, expires, token, now); err != nil {
+		return err
 	}
-	if now.Unix() > expires {
+	inc, err := s.store.GetIncident(ctx, id)
+	if err != nil {
+		return err
+	}
+	return ackable(inc, person, token)
+}
+
+func (s *Responders) checkAckLink(id, person string, expires int64, token string, now time.Time) error {
+	switch err := s.links.Signer.CheckAckLink(id, person, expires, token, now); {
+	case errors.Is(err, signedlink.ErrLinkExpired):
 		return fault.New(fault.Forbidden, "this acknowledge link expired at %s; acknowledge from the incident page instead",
 			time.Unix(expires, 0).UTC().Format(time.RFC3339))
+	case err != nil:
+		return fault.New(fault.Forbidden, "%v", err)
+	}
+	return nil
+}
+
+// ackKey is the timeline key a used acknowledge link leaves: a digest, so
+// that nobody reading the timeline can lift the token from it.
+func ackKey(token string) string { return "ack-link:" + keys.Hash("ack-link", token) }
+
+// ackable says whether an acknowledge link for person can act on inc: it
+// works once, only on an incident that still waits for someone (triggered),
+// and only for someone paged on it.
+func ackable(inc *incident.Incident, person, token string) error {
+	switch {
+	case slices.ContainsFunc(inc.Timeline, func(e incident.Event) bool { return e.Key == ackKey(token) }):
+		return fault.New(fault.Conflict, "this acknowledge link has already been used")
+	case !slices.ContainsFunc(inc.Pages, func(p incident.Page) bool { return p.Person == person }):
+		return fault.New(fault.Forbidden, "%s was not paged on incident %s", person, inc.ID)
+	case inc.State == incident.Acknowledged:
+		return fault.New(fault.Conflict, "incident %s is already acknowledged (%s)", inc.ID, lastAcknowledger(inc))
+	case inc.State != incident.Triggered:
+		return fault.New(fault.Conflict, "incident %s is already %s", inc.ID, inc.State)
 	}
 	return nil
 }
@@ -211,17 +247,14 @@ func (s *Responders) CheckAckLink(id, person string, expires int64, token string
 // on an incident that still waits for someone (triggered): it never moves a
 // mitigated incident back, nor takes over someone else's acknowledgement.
 func (s *Responders) AcknowledgeByLink(ctx context.Context, id, person string, expires int64, token string, now time.Time) (*incident.Incident, error) {
-	if err := s.CheckAckLink(id, person, expires, token, now); err != nil {
+	if err := s.checkAckLink(id, person, expires, token, now); err != nil {
 		return nil, err
 	}
 	return s.commit(ctx, id, now, func(inc *incident.Incident) (delta, error) {
-		if inc.State != incident.Triggered {
-			if inc.State == incident.Acknowledged {
-				return delta{}, fault.New(fault.Conflict, "incident %s is already acknowledged (%s)", inc.ID, lastAcknowledger(inc))
-			}
-			return delta{}, fault.New(fault.Conflict, "incident %s is already %s", inc.ID, inc.State)
+		if err := ackable(inc, person, token); err != nil {
+			return delta{}, err
 		}
-		ok, err := inc.Acknowledge(incident.Actor("user:"+person), "from the link in a page", "ack-link:"+token, now)
+		ok, err := inc.Acknowledge(incident.Actor("user:"+person), "from the link in a page", ackKey(token), now)
 		return delta{changed: ok}, err
 	})
 }

@@ -10,6 +10,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"time"
+)
+
+// MaxAckLifetime bounds how long an acknowledge link may work: a link claiming
+// an expiry further ahead was not made by Vigil's pages (they give 24 hours),
+// whatever its signature, and is refused, so a leaked signing key cannot mint
+// links that never expire.
+const MaxAckLifetime = 25 * time.Hour
+
+// Why an acknowledge link is refused.
+var (
+	ErrLinkInvalid = errors.New("this acknowledge link is not valid")
+	ErrLinkExpired = errors.New("this acknowledge link has expired")
 )
 
 // MinKeyBytes is the shortest signing key accepted.
@@ -66,4 +79,19 @@ func (s *Signer) AckToken(incidentID, person string, expires int64) string {
 // for this incident, person and expiry. The caller checks the expiry itself.
 func (s *Signer) CheckAckToken(incidentID, person string, expires int64, token string) bool {
 	return hmac.Equal([]byte(s.AckToken(incidentID, person, expires)), []byte(token))
+}
+
+// CheckAckLink reports whether an acknowledge link is genuine and in force at
+// now: signed for this incident, person and expiry, not expired, and not
+// claiming to last longer than MaxAckLifetime.
+func (s *Signer) CheckAckLink(incidentID, person string, expires int64, token string, now time.Time) error {
+	switch {
+	case token == "" || person == "" || !s.CheckAckToken(incidentID, person, expires, token):
+		return ErrLinkInvalid
+	case time.Unix(expires, 0).After(now.Add(MaxAckLifetime)):
+		return ErrLinkInvalid
+	case now.Unix() > expires:
+		return ErrLinkExpired
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -211,4 +212,19 @@ func flip(tok string, i int) string {
 		b[i] = 'A'
 	}
 	return string(b)
+}
+
+func TestAckLinkLifetimeIsBounded(t *testing.T) {
+	s, err := New(make([]byte, 32))
+	require.NoError(t, err)
+	now := time.Unix(1800000000, 0)
+	link := func(exp time.Time) error {
+		return s.CheckAckLink("INC-1", "amara", exp.Unix(), s.AckToken("INC-1", "amara", exp.Unix()), now)
+	}
+	require.NoError(t, link(now.Add(24*time.Hour)), "a page's own lifetime")
+	require.NoError(t, link(now.Add(MaxAckLifetime)))
+	require.ErrorIs(t, link(now.Add(MaxAckLifetime+time.Second)), ErrLinkInvalid, "longer than any page gives")
+	require.ErrorIs(t, link(now.Add(-time.Second)), ErrLinkExpired)
+	require.ErrorIs(t, s.CheckAckLink("INC-1", "amara", now.Unix()+60, "nope", now), ErrLinkInvalid)
+	require.ErrorIs(t, s.CheckAckLink("INC-1", "", now.Unix()+60, s.AckToken("INC-1", "", now.Unix()+60), now), ErrLinkInvalid, "no person")
 }
