@@ -174,6 +174,20 @@ func (s *Server) createOverride(ctx context.Context, req *HTTPRequest, now time.
 	return jsonHTTP(http.StatusCreated, ov)
 }
 
+// endOverride is POST /api/rotations/{id}/overrides/{override}/end: the
+// override ends now (one not yet begun never begins).
+func (s *Server) endOverride(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
+	who, err := s.signedIn(req)
+	if err != nil {
+		return s.errorHTTP(err)
+	}
+	ov, err := s.App.Responders.EndOverride(ctx, req.Params["id"], req.Params["override"], who, now)
+	if err != nil {
+		return s.errorHTTP(err)
+	}
+	return jsonHTTP(http.StatusOK, ov)
+}
+
 // onCall is GET /api/oncall: who is on call now on every rotation, and the overrides.
 func (s *Server) onCall(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
 	if _, err := s.signedIn(req); err != nil {

@@ -775,6 +775,33 @@ func TestOverrideChangesWhoIsOnCall(t *testing.T) {
 	require.Empty(t, pagesFor(h.outbox(), inc.ID, "ben"))
 }
 
+func TestEndOverrideEarly(t *testing.T) {
+	h := newHarness(t)
+	out, ov := h.call("CreateOverride", withJSON(t, fixture(t, "create-override.json"),
+		`{"person":"dev","start":"2026-11-06T09:00:00Z","end":"2026-11-06T18:00:00Z","reason":"covering"}`))
+	require.Equal(t, http.StatusCreated, out.StatusCode, out.Body)
+	id := ov["id"].(string)
+	shifts, _ := h.onCall(fixture(t, "get-oncall.json"))
+	require.Equal(t, "dev", shifts["platform-primary"]["person"])
+
+	end := replace(fixture(t, "end-override.json"), "OV-PLACEHOLDER", id)
+	out, ended := h.call("EndOverride", end)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Equal(t, "user:ben", ended["endedBy"])
+	shifts, overrides := h.onCall(fixture(t, "get-oncall.json"))
+	require.NotEqual(t, "dev", shifts["platform-primary"]["person"], "the rotation's own schedule again")
+	require.Empty(t, overrides)
+
+	out, _ = h.call("EndOverride", end)
+	require.Equal(t, http.StatusConflict, out.StatusCode, "already over")
+	out, _ = h.call("EndOverride", replace(fixture(t, "end-override.json"), "OV-PLACEHOLDER", "OV-NONE"))
+	require.Equal(t, http.StatusNotFound, out.StatusCode)
+	out, _ = h.call("EndOverride", withParams(t, end, map[string]string{"id": "platform-secondary", "override": id}))
+	require.Equal(t, http.StatusNotFound, out.StatusCode, "another rotation's override")
+	out, _ = h.call("EndOverride", as(t, end, ""))
+	require.Equal(t, http.StatusUnauthorized, out.StatusCode)
+}
+
 func TestCreateOverrideRefusals(t *testing.T) {
 	h := newHarness(t)
 	env := fixture(t, "create-override.json")
@@ -903,6 +930,11 @@ func TestCaseTriageAskReplyEscalateResolve(t *testing.T) {
 	require.Equal(t, incident.Sev2, inc.Severity)
 	require.Equal(t, incident.Triggered, inc.State)
 	require.Contains(t, inc.Description, "Reporter replied: The payslip PDF export")
+	require.Equal(t, incident.EventOpened, inc.Timeline[0].Kind)
+	require.Equal(t, incident.Actor("user:jonas"), inc.Timeline[0].Actor, "opened by who escalated, not by the customer")
+	require.True(t, slices.ContainsFunc(inc.Timeline, func(e incident.Event) bool {
+		return e.Kind == incident.EventNote && strings.Contains(e.Text, "Reproduced: every export times out")
+	}), "support's note is on the incident")
 	require.NotNil(t, inc.Escalation)
 	require.Equal(t, "payroll", inc.Escalation.Policy, "payslip-reports belongs to payroll")
 	shifts, _ := h.onCall(fixture(t, "get-oncall.json"))
@@ -1048,6 +1080,9 @@ func TestRespondFixturesMatchTheirFunctions(t *testing.T) {
 		"ack-link-post.json":   {"AcknowledgeLink", []string{"id"}},
 		"create-override.json": {"CreateOverride", []string{"id"}},
 		"get-oncall.json":      {"GetOnCall", nil},
+		"end-override.json":    {"EndOverride", []string{"id", "override"}},
+		"list-cases.json":      {"ListCases", nil},
+		"get-catalog.json":     {"GetCatalog", nil},
 	}
 	for name, want := range httpFixtures {
 		t.Run(name, func(t *testing.T) {

@@ -53,6 +53,7 @@ func (s *Server) functions() map[string]function {
 		"CaseAction":        s.httpFunction("req", s.caseAction),
 		"AcknowledgeLink":   s.httpFunction("req", s.acknowledgeLink),
 		"CreateOverride":    s.httpFunction("req", s.createOverride),
+		"EndOverride":       s.httpFunction("req", s.endOverride),
 		"GetOnCall":         s.httpFunction("req", s.onCall),
 		"ListIncidents":     s.httpFunction("req", s.listIncidents),
 		"ListCases":         s.httpFunction("req", s.listCases),

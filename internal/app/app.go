@@ -90,6 +90,9 @@ type Store interface {
 	// ListOverrides returns the overrides ending after t (current and future),
 	// soonest ending first, at most MaxOverrides.
 	ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error)
+	GetOverride(ctx context.Context, id string) (*oncall.Override, error)
+	// UpdateOverride replaces a stored override (fault.NotFound if there is none).
+	UpdateOverride(ctx context.Context, o *oncall.Override) error
 
 	CreateCase(ctx context.Context, c *incident.Case) error
 	GetCase(ctx context.Context, id string) (*incident.Case, error)

@@ -141,6 +141,9 @@ func (s *Cases) escalate(ctx context.Context, c *incident.Case, a CaseAction, wh
 			linked := inc.LinkCase(c.ID, who.Actor, now)
 			if linked {
 				inc.Note("From case "+c.ID+": "+c.Gathered(), who.Actor, now)
+				if note := strings.TrimSpace(a.Note); note != "" {
+					inc.Note("Escalation note: "+note, who.Actor, now)
+				}
 			}
 			return delta{changed: linked}, nil
 		})
@@ -160,7 +163,7 @@ func (s *Cases) escalate(ctx context.Context, c *incident.Case, a CaseAction, wh
 		}
 	}
 	incID := keys.ID("INC-", c.EscalationKey())
-	inc := incident.NewFromCase(incID, c, t, now)
+	inc := incident.NewFromCase(incID, c, t, who.Actor, strings.TrimSpace(a.Note), now)
 	if a.Title != "" {
 		inc.Title = a.Title
 	}

@@ -231,7 +231,7 @@ func (s *Intake) processCase(ctx context.Context, r incident.CaseReport, now tim
 	if !triage.OpensIncident(s.cat, c.Severity) || (c.IncidentID != "" && c.IncidentID != incID) {
 		return nil
 	}
-	if err := s.open(ctx, incident.NewFromCase(incID, c, t, now), now); err != nil {
+	if err := s.open(ctx, incident.NewFromCase(incID, c, t, incident.Actor("customer:"+c.Tenant), "", now), now); err != nil {
 		return err
 	}
 	why := fmt.Sprintf("impact rules rate it %s (%s)", c.Severity, strings.Join(c.SeverityReasons, "; "))

@@ -204,3 +204,24 @@ func TestResolvingWithoutAFinalUpdatePointsTheCaseAtNone(t *testing.T) {
 	assert.Equal(t, "The incident behind your report is resolved.", last.Text, "no pointer to an update that was not the final one")
 	assert.Empty(t, last.Ref)
 }
+
+func TestAReopenedIncidentPagesAgainFromTheFirstStep(t *testing.T) {
+	s := newSim(t, "standard")
+	s.alert("a1", incident.Sev1)
+	s.run(t0.Add(time.Minute))
+	id := s.onlyIncident().ID
+	s.act(id, app.Action{Kind: "resolve", Reason: "rolled back"}, "pat")
+	_, err := s.svc.Responders.Act(context.Background(), id, app.Action{Kind: "resolve"}, app.Responder{Actor: "user:pat"}, s.now)
+	require.NoError(t, err, "resolving twice changes nothing")
+
+	s.now = t0.Add(20 * time.Minute)
+	s.act(id, app.Action{Kind: "reopen", Reason: "errors are back"}, "pat")
+	s.run(t0.Add(26 * time.Minute))
+	assert.Equal(t, []string{"pat@10:00", "pat@10:20", "sam@10:25"}, s.pagedAt(), "paged again, and escalated again")
+	inc := s.onlyIncident()
+	assert.Equal(t, incident.Triggered, inc.State)
+	assert.Equal(t, 2, inc.Escalation.Cycle, "a new cycle: the pages are new, not duplicates of the first")
+
+	_, err = s.svc.Responders.Act(context.Background(), id, app.Action{Kind: "reopen"}, app.Responder{Actor: "user:pat"}, s.now)
+	require.Error(t, err, "an open incident is not reopened")
+}

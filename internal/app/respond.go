@@ -54,7 +54,7 @@ type Action struct {
 }
 
 // ActionKinds lists the responder actions.
-var ActionKinds = []string{"acknowledge", "unacknowledge", "escalate", "jump", "reassign", "add-responder", "mitigate", "resolve", "role", "severity", "note"}
+var ActionKinds = []string{"acknowledge", "unacknowledge", "escalate", "jump", "reassign", "add-responder", "mitigate", "resolve", "reopen", "role", "severity", "note"}
 
 const maxText = 4000
 
@@ -183,6 +183,16 @@ func (s *Responders) apply(ctx context.Context, inc *incident.Incident, a Action
 		return did(inc.Move(incident.Mitigated, who, a.Reason, now))
 	case "resolve":
 		return did(inc.Move(incident.Resolved, who, a.Reason, now))
+	case "reopen":
+		if inc.State != incident.Resolved {
+			return delta{}, fault.New(fault.Conflict, "incident %s is %s: only a resolved incident is reopened", inc.ID, inc.State)
+		}
+		if _, err := inc.Move(incident.Triggered, who, orDefault(a.Reason, "reopened"), now); err != nil {
+			return delta{}, err
+		}
+		// It needs someone again: paging starts over, in a new cycle.
+		pages, err := s.planOpening(ctx, inc, now)
+		return changed(pages...), err
 	case "role":
 		return did(inc.SetRole(a.Role, a.Person, who, now))
 	case "severity":
@@ -281,6 +291,25 @@ func (s *Responders) CreateOverride(ctx context.Context, rotation string, o onca
 	}
 	s.log.InfoContext(ctx, "on-call override", "rotation", rotation, "person", ov.Person, "start", ov.Start, "end", ov.End, "by", string(who.Actor))
 	return ov, nil
+}
+
+// EndOverride ends an override of rotation before its planned end.
+func (s *Responders) EndOverride(ctx context.Context, rotation, id string, who Responder, now time.Time) (oncall.Override, error) {
+	o, err := s.store.GetOverride(ctx, id)
+	if err == nil && o.Rotation != rotation {
+		err = fault.New(fault.NotFound, "rotation %s has no override %s", rotation, id)
+	}
+	if err != nil {
+		return oncall.Override{}, err
+	}
+	if err := o.EndEarly(who.Actor, now); err != nil {
+		return oncall.Override{}, err
+	}
+	if err := s.store.UpdateOverride(ctx, o); err != nil {
+		return oncall.Override{}, err
+	}
+	s.log.InfoContext(ctx, "on-call override ended early", "rotation", rotation, "override", id, "by", string(who.Actor))
+	return *o, nil
 }
 
 // OnCallNow lists every rotation's current shift (overrides applied) and the

@@ -589,6 +589,34 @@ func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
 	return classify(err, "override "+o.ID)
 }
 
+func (s *Store) GetOverride(ctx context.Context, id string) (*oncall.Override, error) {
+	resp, err := s.lookups.ReadItem(ctx, azcosmos.NewPartitionKeyString(pkOverrides), id, nil)
+	s.charge(ctx, "overrides.read", resp.RequestCharge)
+	if err != nil {
+		return nil, classify(err, "override "+id)
+	}
+	it, err := decodeJSON[overrideItem](resp.Value)
+	var o oncall.Override
+	if err == nil {
+		err = json.Unmarshal(it.Doc, &o)
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding override %s", id)
+	}
+	return &o, nil
+}
+
+func (s *Store) UpdateOverride(ctx context.Context, o *oncall.Override) error {
+	doc, err := json.Marshal(o)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding override")
+	}
+	b, _ := json.Marshal(overrideItem{ID: o.ID, PK: pkOverrides, EndAt: o.End.UnixNano(), TTL: overrideTTL(o.End, s.now()), Doc: doc})
+	resp, err := s.lookups.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(pkOverrides), o.ID, b, nil)
+	s.charge(ctx, "overrides.replace", resp.RequestCharge)
+	return classify(err, "override "+o.ID)
+}
+
 func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error) {
 	q := `SELECT TOP @top * FROM c WHERE c.pk = @pk AND c.endAt > @after ORDER BY c.endAt`
 	params := []azcosmos.QueryParameter{{Name: "@pk", Value: pkOverrides}, {Name: "@after", Value: endsAfter.UnixNano()}, {Name: "@top", Value: app.MaxOverrides}}

@@ -209,7 +209,9 @@ func NewFromAlert(id string, a Alert, t Triage, key string, now time.Time) (*Inc
 
 // NewFromCase opens an incident straight from a customer case whose impact is severe
 // enough (the severity rules decide), linking the two.
-func NewFromCase(id string, c *Case, t Triage, now time.Time) *Incident {
+// by is who opened it: the customer's report itself (severe enough), or the
+// responder who escalated the case, with their note.
+func NewFromCase(id string, c *Case, t Triage, by Actor, note string, now time.Time) *Incident {
 	inc := &Incident{
 		ID:              id,
 		Title:           c.Title,
@@ -225,11 +227,18 @@ func NewFromCase(id string, c *Case, t Triage, now time.Time) *Incident {
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
-	inc.record(Event{At: now, Actor: Actor("customer:" + c.Tenant), Kind: EventOpened, Key: "case:" + c.ID,
-		Text: fmt.Sprintf("Opened from case %s reported by %s (%d users affected, blocked: %t)",
-			c.ID, c.Tenant, c.Impact.UsersAffected, c.Impact.Blocked)})
+	text := fmt.Sprintf("Opened from case %s reported by %s (%d users affected, blocked: %t)",
+		c.ID, c.Tenant, c.Impact.UsersAffected, c.Impact.Blocked)
+	if by != Actor("customer:"+c.Tenant) {
+		text = fmt.Sprintf("Opened by escalating case %s (reported by %s: %d users affected, blocked: %t)",
+			c.ID, c.Tenant, c.Impact.UsersAffected, c.Impact.Blocked)
+	}
+	inc.record(Event{At: now, Actor: by, Kind: EventOpened, Key: "case:" + c.ID, Text: text})
 	inc.record(Event{At: now, Actor: System, Kind: EventSeverity,
 		Text: fmt.Sprintf("Severity %s: %s", t.Severity, joinReasons(t.Reasons))})
+	if note != "" {
+		inc.record(Event{At: now, Actor: by, Kind: EventNote, Text: "Escalation note: " + note})
+	}
 	return inc
 }
 

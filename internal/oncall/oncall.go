@@ -26,6 +26,23 @@ type Override struct {
 	Reason    string         `json:"reason,omitempty"`
 	By        incident.Actor `json:"by"`
 	CreatedAt time.Time      `json:"createdAt"`
+	// EndedBy ended it before its planned end, at EndedAt.
+	EndedBy incident.Actor `json:"endedBy,omitempty"`
+	EndedAt time.Time      `json:"endedAt,omitzero"`
+}
+
+// EndEarly ends an override now (one not started yet never starts): the
+// rotation's own schedule applies again.
+func (o *Override) EndEarly(who incident.Actor, now time.Time) error {
+	if !o.End.After(now) {
+		return fault.New(fault.Conflict, "override %s already ended at %s", o.ID, o.End.UTC().Format(time.RFC3339))
+	}
+	o.End = now.UTC()
+	if o.Start.After(o.End) {
+		o.End = o.Start
+	}
+	o.EndedBy, o.EndedAt = who, now
+	return nil
 }
 
 // MaxOverride bounds one override's length.

@@ -282,6 +282,25 @@ func (s *Store) CreateOverride(ctx context.Context, o *oncall.Override) error {
 	return nil
 }
 
+func (s *Store) GetOverride(ctx context.Context, id string) (*oncall.Override, error) {
+	return getOne[oncall.Override](ctx, s.read, `SELECT doc, 0 FROM overrides WHERE id = ?`, "override "+id, id)
+}
+
+func (s *Store) UpdateOverride(ctx context.Context, o *oncall.Override) error {
+	doc, err := json.Marshal(o)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding override")
+	}
+	n, err := s.write.exec(ctx, stmtUpdateOverride, o.End.UnixNano(), doc, o.ID)
+	if err != nil {
+		return classifyInsert(err, "override "+o.ID, "")
+	}
+	if n == 0 {
+		return fault.New(fault.NotFound, "override %s not found", o.ID)
+	}
+	return nil
+}
+
 func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncall.Override, error) {
 	items, err := getMany[oncall.Override](ctx, s.read, `SELECT doc, 0 FROM overrides WHERE ends_at > ? ORDER BY ends_at LIMIT ?`,
 		endsAfter.UnixNano(), app.MaxOverrides)

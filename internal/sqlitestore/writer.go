@@ -33,6 +33,7 @@ const (
 	stmtUpdateCase
 	stmtInsertOutbox
 	stmtInsertOverride
+	stmtUpdateOverride
 	numStmts
 )
 
@@ -43,6 +44,7 @@ var writeSQL = [numStmts]string{
 	stmtUpdateCase:     `UPDATE cases SET state = ?, assignee = ?, version = ?, doc = ? WHERE id = ? AND version = ?`,
 	stmtInsertOutbox:   `INSERT INTO outbox (key, created_at, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 	stmtInsertOverride: `INSERT INTO overrides (id, ends_at, doc) VALUES (?, ?, ?)`,
+	stmtUpdateOverride: `UPDATE overrides SET ends_at = ?, doc = ? WHERE id = ?`,
 }
 
 type writeOp struct {

@@ -520,6 +520,24 @@ func testOverrides(t *testing.T, s app.Store) {
 	require.True(t, got[1].Start.Equal(t0.Add(time.Hour)))
 	require.Equal(t, "ann", got[0].Person)
 	require.Equal(t, incident.Actor("user:bob"), got[0].By)
+
+	// Ending one early: read, change, replace.
+	o, err := s.GetOverride(ctx, "OV-2")
+	require.NoError(t, err)
+	require.Equal(t, "primary", o.Rotation)
+	require.NoError(t, o.EndEarly("user:ann", t0.Add(30*time.Minute)))
+	require.NoError(t, s.UpdateOverride(ctx, o))
+	got, err = s.ListOverrides(ctx, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []string{"OV-1"}, []string{got[0].ID}, "the ended one is no longer in force or planned")
+	require.Len(t, got, 1)
+	again, err := s.GetOverride(ctx, "OV-2")
+	require.NoError(t, err)
+	require.Equal(t, incident.Actor("user:ann"), again.EndedBy)
+
+	_, err = s.GetOverride(ctx, "OV-NONE")
+	require.True(t, fault.Is(err, fault.NotFound), "got %v", err)
+	require.True(t, fault.Is(s.UpdateOverride(ctx, mk("OV-NONE", t0, t0.Add(time.Hour))), fault.NotFound))
 }
 
 // noError checks the error of a domain change that also says whether it changed anything.
