@@ -225,3 +225,70 @@ func TestAReopenedIncidentPagesAgainFromTheFirstStep(t *testing.T) {
 	_, err = s.svc.Responders.Act(context.Background(), id, app.Action{Kind: "reopen"}, app.Responder{Actor: "user:pat"}, s.now)
 	require.Error(t, err, "an open incident is not reopened")
 }
+
+// A flapping alert, as many monitors send it: no timestamp, no event id, the
+// same body every time it fires.
+func (s *sim) flap(status incident.AlertStatus) {
+	s.t.Helper()
+	_, err := s.svc.Intake.SubmitAlert(context.Background(), incident.Alert{Source: "generic:test", DedupKey: "dk-flap",
+		Status: status, Signal: incident.Sev1, SourceSeverity: "critical", Summary: "disk full", Component: "core"}, s.now)
+	require.NoError(s.t, err)
+}
+
+func (s *sim) incidents() []*incident.Incident {
+	s.t.Helper()
+	incs, _, err := s.store.ListIncidents(context.Background(), app.IncidentFilter{})
+	require.NoError(s.t, err)
+	return incs
+}
+
+func TestAnAlertThatFiresAgainAfterItsIncidentResolvedOpensANewOne(t *testing.T) {
+	for _, after := range []time.Duration{4 * time.Second, 20 * time.Minute, 4 * 24 * time.Hour} {
+		t.Run(after.String(), func(t *testing.T) {
+			s := newSim(t, "standard")
+			s.flap(incident.AlertFiring)
+			s.flap(incident.AlertFiring) // the sender's retry
+			s.run(s.now)
+			require.Len(t, s.incidents(), 1, "a retry folds into the incident it repeats")
+			require.Equal(t, 1, s.incidents()[0].AlertCount, "and changes nothing")
+			s.now = s.now.Add(time.Second)
+			s.flap(incident.AlertResolved)
+			s.flap(incident.AlertResolved) // retried too
+			s.run(s.now)
+			require.Equal(t, incident.Resolved, s.incidents()[0].State)
+
+			s.now = s.now.Add(after)
+			s.flap(incident.AlertFiring)
+			s.run(s.now)
+			incs := s.incidents()
+			require.Len(t, incs, 2, "the problem came back: a new incident")
+			assert.Equal(t, incident.Triggered, incs[0].State)
+			assert.NotEqual(t, incs[0].ID, incs[1].ID)
+			assert.Equal(t, 2, strings.Count(strings.Join(s.paged(), " "), "pat@"), "and it pages")
+		})
+	}
+}
+
+func TestAnAlertThatFiresAgainAfterAResponderResolvedItOpensANewOne(t *testing.T) {
+	s := newSim(t, "standard")
+	s.flap(incident.AlertFiring)
+	s.run(s.now)
+	s.act(s.onlyIncident().ID, app.Action{Kind: "resolve", Reason: "cleaned up"}, "pat")
+	s.now = s.now.Add(5 * time.Second)
+	s.flap(incident.AlertFiring)
+	s.run(s.now)
+	require.Len(t, s.incidents(), 2)
+	assert.Equal(t, incident.Triggered, s.incidents()[0].State)
+}
+
+func TestAnAlertFiringAgainOnAnIncidentStillOpenIsNews(t *testing.T) {
+	s := newSimWith(t, scenarioCatalog+"sources: {test: {autoResolve: false}}\n")
+	s.flap(incident.AlertFiring)
+	s.flap(incident.AlertResolved)
+	s.flap(incident.AlertFiring)
+	s.run(s.now)
+	inc := s.onlyIncident()
+	assert.Equal(t, incident.Triggered, inc.State, "auto-resolve is off")
+	assert.Equal(t, 2, inc.AlertCount, "fired, resolved, fired again: two firings, not a retry")
+	assert.Equal(t, incident.AlertFiring, inc.Alerts[0].Status)
+}
