@@ -243,6 +243,50 @@ func TestSubmitCaseIdempotencyKeyGivesTheSameCase(t *testing.T) {
 	require.Equal(t, 1, h.intakeDepth(), "the retry is dropped by duplicate detection")
 }
 
+// A key is the reporter's, for one report: replayed with another report it is
+// refused (never answered with someone else's case and link), another
+// reporter's use of it is their own, and after a day it may be used again.
+func TestSubmitCaseIdempotencyKeyIsScopedAndExpires(t *testing.T) {
+	h := newHarness(t)
+	env := fixture(t, "submit-case-json.json")
+	var report map[string]any
+	_, first := h.invoke("SubmitCase", env)
+	_, b1 := res(t, first)
+	req := decodeEnvelope(t, env)["Data"].(map[string]any)["req"].(map[string]any)
+	require.NoError(t, json.Unmarshal([]byte(req["Body"].(string)), &report))
+	body := func(change func(map[string]any)) *string {
+		r := map[string]any{}
+		raw, _ := json.Marshal(report)
+		require.NoError(t, json.Unmarshal(raw, &r))
+		change(r)
+		out, _ := json.Marshal(r)
+		text := string(out)
+		return &text
+	}
+
+	other := withBody(t, env, "application/json", body(func(r map[string]any) { r["title"] = "Another problem entirely" }))
+	_, resp := h.invoke("SubmitCase", other)
+	out, b2 := res(t, resp)
+	require.Equal(t, http.StatusConflict, out.StatusCode, out.Body)
+	require.Equal(t, "Idempotency-Key", problemOf(t, b2)["field"])
+	require.NotContains(t, out.Body, b1["caseId"].(string), "never another report's case")
+	require.Equal(t, 1, h.intakeDepth(), "and nothing queued")
+
+	colleague := withBody(t, env, "application/json", body(func(r map[string]any) {
+		r["reporter"] = map[string]any{"name": "Ola Nordmann", "email": "ola@contoso.example"}
+	}))
+	_, resp = h.invoke("SubmitCase", colleague)
+	out, b3 := res(t, resp)
+	require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+	require.NotEqual(t, b1["caseId"], b3["caseId"], "the same key from another reporter is theirs")
+
+	h.srv.Now = func() time.Time { return now.Add(app.KeyLifetime + time.Minute) }
+	_, resp = h.invoke("SubmitCase", other)
+	out, b4 := res(t, resp)
+	require.Equal(t, http.StatusAccepted, out.StatusCode, "a day later the key is free: %s", out.Body)
+	require.NotEqual(t, b1["caseId"], b4["caseId"], "and makes a new case, not the old one")
+}
+
 func TestAlertFixturesAreAccepted(t *testing.T) {
 	for fn, name := range map[string]string{"AzureMonitorAlert": "azure-monitor-alert.json", "GenericAlert": "generic-alert.json"} {
 		t.Run(fn, func(t *testing.T) {

@@ -94,6 +94,11 @@ type Store interface {
 	// UpdateOverride replaces a stored override (fault.NotFound if there is none).
 	UpdateOverride(ctx context.Context, o *oncall.Override) error
 
+	// ClaimKey records an idempotency key's claim unless a claim on the same
+	// ID is in force (not expired at now); it returns the claim in force
+	// after the call: c itself, or the one already there.
+	ClaimKey(ctx context.Context, c KeyClaim, now time.Time) (KeyClaim, error)
+
 	CreateCase(ctx context.Context, c *incident.Case) error
 	GetCase(ctx context.Context, id string) (*incident.Case, error)
 	UpdateCase(ctx context.Context, c *incident.Case) error
@@ -101,6 +106,15 @@ type Store interface {
 	// f.After, and whether more remain. No listing reads every tenant's
 	// partition: the Cosmos DB store keeps an index of cases by month.
 	ListCases(ctx context.Context, f CaseFilter) ([]*incident.Case, bool, error)
+}
+
+// KeyClaim is what an idempotency key was first used for: the request's
+// fingerprint and what it made (a case id), until Expires.
+type KeyClaim struct {
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint"`
+	Value       string    `json:"value"`
+	Expires     time.Time `json:"expires"`
 }
 
 // IncidentFilter selects incidents, newest first. Limit is always bounded.

@@ -62,10 +62,13 @@ func (s *Intake) SubmitCase(ctx context.Context, r incident.CaseReport, idempote
 	if len(idempotencyKey) > 200 {
 		return CaseReceipt{}, fault.InvalidField("Idempotency-Key", "is longer than 200 characters")
 	}
+	r.CaseID = keys.Random("CS-")
 	if idempotencyKey != "" {
-		r.CaseID = keys.ID("CS-", "case", r.Tenant, idempotencyKey)
-	} else {
-		r.CaseID = keys.Random("CS-")
+		id, err := s.claimCaseKey(ctx, r, idempotencyKey, now)
+		if err != nil {
+			return CaseReceipt{}, err
+		}
+		r.CaseID = id
 	}
 	r.ReceivedAt = now
 	key := "case:" + r.CaseID
@@ -78,6 +81,33 @@ func (s *Intake) SubmitCase(ctx context.Context, r incident.CaseReport, idempote
 	}
 	link, token := s.links.CustomerCase(r.CaseID)
 	return CaseReceipt{CaseID: r.CaseID, StatusURL: link, Token: token}, nil
+}
+
+// KeyLifetime is how long an Idempotency-Key holds: a retry within it is the
+// same case; after it the key may be used again.
+const KeyLifetime = 24 * time.Hour
+
+// claimCaseKey makes a retried submission (same Idempotency-Key, same
+// report, same tenant and reporter) the same case, and refuses a key replayed
+// with a different report: it would otherwise hand one reporter another's
+// case and link. Keys are scoped to the tenant and the reporter, and expire.
+func (s *Intake) claimCaseKey(ctx context.Context, r incident.CaseReport, key string, now time.Time) (string, error) {
+	reporter := strings.ToLower(strings.TrimSpace(r.Reporter.Email))
+	if reporter == "" {
+		reporter = "name:" + r.Reporter.Name
+	}
+	fp := keys.Hash("case-report", r.Tenant, r.Reporter.Name, r.Reporter.Email, r.Reporter.Phone, r.Title, r.Description,
+		r.Component, fmt.Sprint(r.Impact.UsersAffected), fmt.Sprint(r.Impact.Blocked))
+	want := KeyClaim{ID: "idem-" + keys.Hash("case", r.Tenant, reporter, key), Fingerprint: fp, Value: r.CaseID, Expires: now.Add(KeyLifetime)}
+	got, err := s.store.ClaimKey(ctx, want, now)
+	if err != nil {
+		return "", err
+	}
+	if got.Fingerprint != fp {
+		return "", &fault.Error{Kind: fault.Conflict, Field: "Idempotency-Key",
+			Message: "was used with a different report in the last 24 hours: send a new key for a new report"}
+	}
+	return got.Value, nil
 }
 
 // AlertReceipt acknowledges an accepted alert.

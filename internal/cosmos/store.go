@@ -630,6 +630,64 @@ func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncal
 	})
 }
 
+// --- idempotency keys
+
+// pkKeys is the lookups partition of idempotency key claims.
+const pkKeys = "keys"
+
+type claimItem struct {
+	ID          string `json:"id"`
+	PK          string `json:"pk"`
+	Fingerprint string `json:"fingerprint"`
+	Value       string `json:"value"`
+	Expires     int64  `json:"expires"`
+	TTL         int64  `json:"ttl"`
+}
+
+// ClaimKey creates the claim; when one exists it is kept unless expired (Cosmos
+// DB removes expired items lazily), then replaced conditionally on its ETag.
+func (s *Store) ClaimKey(ctx context.Context, c app.KeyClaim, now time.Time) (app.KeyClaim, error) {
+	item := claimItem{ID: c.ID, PK: pkKeys, Fingerprint: c.Fingerprint, Value: c.Value, Expires: c.Expires.UnixNano(),
+		TTL: max(int64(c.Expires.Sub(now)/time.Second)+60, 60)}
+	b, _ := json.Marshal(item)
+	pk := azcosmos.NewPartitionKeyString(pkKeys)
+	for range 3 {
+		resp, err := s.lookups.CreateItem(ctx, pk, b, nil)
+		s.charge(ctx, "keys.create", resp.RequestCharge)
+		if err == nil {
+			return c, nil
+		}
+		if !isStatus(err, 409) {
+			return app.KeyClaim{}, classify(err, "key claim "+c.ID)
+		}
+		got, err := s.lookups.ReadItem(ctx, pk, c.ID, nil)
+		s.charge(ctx, "keys.read", got.RequestCharge)
+		if isStatus(err, 404) {
+			continue // expired and removed meanwhile
+		}
+		if err != nil {
+			return app.KeyClaim{}, classify(err, "key claim "+c.ID)
+		}
+		held, err := decodeJSON[claimItem](got.Value)
+		if err != nil {
+			return app.KeyClaim{}, fault.Wrap(fault.Internal, err, "decoding key claim %s", c.ID)
+		}
+		if time.Unix(0, held.Expires).After(now) {
+			return app.KeyClaim{ID: held.ID, Fingerprint: held.Fingerprint, Value: held.Value, Expires: time.Unix(0, held.Expires).UTC()}, nil
+		}
+		etag := got.ETag
+		rep, err := s.lookups.ReplaceItem(ctx, pk, c.ID, b, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+		s.charge(ctx, "keys.replace", rep.RequestCharge)
+		if err == nil {
+			return c, nil
+		}
+		if !isStatus(err, 412) && !isStatus(err, 404) {
+			return app.KeyClaim{}, classify(err, "key claim "+c.ID)
+		}
+	}
+	return app.KeyClaim{}, fault.New(fault.Transient, "key claim %s kept changing; try again", c.ID)
+}
+
 // --- cases
 
 func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {

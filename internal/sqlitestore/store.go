@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS cases (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cases_tenant_created ON cases(tenant, created_at DESC);
 CREATE INDEX IF NOT EXISTS cases_created ON cases(created_at DESC);
+CREATE TABLE IF NOT EXISTS key_claims (
+	id          TEXT PRIMARY KEY,
+	fingerprint TEXT NOT NULL,
+	value       TEXT NOT NULL,
+	expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS key_claims_expires ON key_claims(expires_at);
 `
 
 // Open opens (creating if needed) the store at path. Commits are fsynced
@@ -312,6 +319,24 @@ func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncal
 		out[i] = *o
 	}
 	return out, nil
+}
+
+func (s *Store) ClaimKey(ctx context.Context, c app.KeyClaim, now time.Time) (app.KeyClaim, error) {
+	if _, err := s.write.exec(ctx, stmtClaimKey, c.ID, c.Fingerprint, c.Value, c.Expires.UnixNano(), now.UnixNano()); err != nil {
+		return app.KeyClaim{}, classifyInsert(err, "key claim "+c.ID, "")
+	}
+	// Claims long expired go, a few at a time.
+	if _, err := s.write.exec(ctx, stmtPruneClaims, now.UnixNano()); err != nil {
+		return app.KeyClaim{}, classifyInsert(err, "key claims", "")
+	}
+	var got app.KeyClaim
+	var exp int64
+	err := s.read.QueryRowContext(ctx, `SELECT id, fingerprint, value, expires_at FROM key_claims WHERE id = ?`, c.ID).Scan(&got.ID, &got.Fingerprint, &got.Value, &exp)
+	if err != nil {
+		return app.KeyClaim{}, fault.Wrap(fault.Transient, err, "reading key claim %s", c.ID)
+	}
+	got.Expires = time.Unix(0, exp).UTC()
+	return got, nil
 }
 
 func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {

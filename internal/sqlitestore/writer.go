@@ -34,6 +34,8 @@ const (
 	stmtInsertOutbox
 	stmtInsertOverride
 	stmtUpdateOverride
+	stmtClaimKey
+	stmtPruneClaims
 	numStmts
 )
 
@@ -45,6 +47,10 @@ var writeSQL = [numStmts]string{
 	stmtInsertOutbox:   `INSERT INTO outbox (key, created_at, doc) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 	stmtInsertOverride: `INSERT INTO overrides (id, ends_at, doc) VALUES (?, ?, ?)`,
 	stmtUpdateOverride: `UPDATE overrides SET ends_at = ?, doc = ? WHERE id = ?`,
+	// A claim is taken unless one on the same id is still in force.
+	stmtClaimKey: `INSERT INTO key_claims (id, fingerprint, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+		ON CONFLICT (id) DO UPDATE SET fingerprint = ?2, value = ?3, expires_at = ?4 WHERE key_claims.expires_at <= ?5`,
+	stmtPruneClaims: `DELETE FROM key_claims WHERE id IN (SELECT id FROM key_claims WHERE expires_at <= ? LIMIT 16)`,
 }
 
 type writeOp struct {

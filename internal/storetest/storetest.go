@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"DueEscalationsFollowTheIncident", testDueEscalations},
 		{"DueStatusFollowsTheIncident", testDueStatus},
 		{"Overrides", testOverrides},
+		{"KeyClaims", testKeyClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -546,4 +547,30 @@ func noError(t *testing.T) func(bool, error) {
 		t.Helper()
 		require.NoError(t, err)
 	}
+}
+
+// testKeyClaims: the first claim of an idempotency key holds until it
+// expires; a second claim meanwhile gets the first back; after, it wins.
+func testKeyClaims(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	first := app.KeyClaim{ID: "idem-1", Fingerprint: "fp-a", Value: "CS-A", Expires: t0.Add(24 * time.Hour)}
+	got, err := s.ClaimKey(ctx, first, t0)
+	require.NoError(t, err)
+	require.Equal(t, "CS-A", got.Value)
+
+	other := app.KeyClaim{ID: "idem-1", Fingerprint: "fp-b", Value: "CS-B", Expires: t0.Add(25 * time.Hour)}
+	got, err = s.ClaimKey(ctx, other, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, "fp-a", got.Fingerprint, "the claim in force")
+	require.Equal(t, "CS-A", got.Value)
+	require.True(t, got.Expires.Equal(first.Expires))
+
+	later := app.KeyClaim{ID: "idem-1", Fingerprint: "fp-c", Value: "CS-C", Expires: t0.Add(48 * time.Hour)}
+	got, err = s.ClaimKey(ctx, later, t0.Add(24*time.Hour+time.Second))
+	require.NoError(t, err)
+	require.Equal(t, "CS-C", got.Value, "an expired claim gives way")
+
+	got, err = s.ClaimKey(ctx, app.KeyClaim{ID: "idem-2", Fingerprint: "fp-a", Value: "CS-D", Expires: t0.Add(24 * time.Hour)}, t0)
+	require.NoError(t, err)
+	require.Equal(t, "CS-D", got.Value, "keys are independent")
 }
