@@ -512,6 +512,45 @@ func TestPoisonMessageIsParkedWithItsReason(t *testing.T) {
 	require.Contains(t, ds[0].Properties["description"], "not valid JSON")
 }
 
+// Queued messages are held to what the HTTP front accepts: one it could never
+// have sent is parked with the field at fault, never completed silently or
+// stored. Two bodies claiming one MessageId (a body field can overwrite the
+// MessageId the host passes) are both kept.
+func TestQueuedMessagesAreCheckedLikeRequests(t *testing.T) {
+	alert := `"alert":{"source":"generic:grafana","dedupKey":"dk","status":"firing","summary":"s"}`
+	for _, tc := range []struct{ function, body, field string }{
+		{"ProcessIntake", `{"key":"k1","kind":"alert","alert":{"source":"generic:grafana","dedupKey":"dk","status":"paused","summary":"s"}}`, "alert.status"},
+		{"ProcessIntake", `{"key":"k2","kind":"alert","alert":{"source":"generic:grafana","status":"firing","summary":"s"}}`, "alert.dedupKey"},
+		{"ProcessIntake", `{"key":"k3","kind":"alert","alert":{"source":"generic:grafana","dedupKey":"dk","status":"firing","component":"nope"}}`, "component"},
+		{"ProcessIntake", `{"key":"k4","kind":"case","case":{"caseId":"CS-1","tenant":"nobody","title":"t"}}`, "case.tenant"},
+		{"ProcessIntake", `{"key":"k5","kind":"case"}`, "kind"},
+		{"ProcessIntake", `{"kind":"alert",` + alert + `}`, "key"},
+		{"Notify", `{"key":"ntf:1","channel":"pigeon","address":"roof"}`, "unknown channel"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			h := newHarness(t)
+			status, _ := h.invoke(tc.function, serviceBusEnvelope(t, []byte(tc.body), "same-id", 1))
+			require.Equal(t, http.StatusOK, status)
+			d := h.receiveOne(app.QueuePoison)
+			require.Equal(t, "permanent", d.Properties["reason"])
+			require.Contains(t, d.Properties["description"], tc.field)
+			incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{})
+			require.NoError(t, err)
+			require.Empty(t, incs)
+			cs, _, err := h.store.ListCases(context.Background(), app.CaseFilter{})
+			require.NoError(t, err)
+			require.Empty(t, cs)
+		})
+	}
+
+	h := newHarness(t)
+	for _, body := range []string{`{"kind":"alert"`, `{"kind":"case"`} {
+		status, _ := h.invoke("ProcessIntake", serviceBusEnvelope(t, []byte(body), "same-id", 1))
+		require.Equal(t, http.StatusOK, status)
+	}
+	require.Equal(t, 2, h.depth(app.QueuePoison), "both parked, neither lost to the other's id")
+}
+
 func TestTransientFailureFailsTheInvocation(t *testing.T) {
 	h := newHarness(t)
 	require.NoError(t, h.store.Close())

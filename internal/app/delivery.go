@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"vigil/internal/fault"
@@ -31,8 +32,11 @@ func (s *Delivery) Deliver(ctx context.Context, body []byte, now time.Time) erro
 	if err := decode(body, "notification", &n); err != nil {
 		return err
 	}
-	if n.Key == "" || n.Address == "" {
+	switch {
+	case n.Key == "" || n.Address == "":
 		return fault.New(fault.Permanent, "notification without key or address")
+	case !slices.Contains(incident.Channels, n.Channel):
+		return fault.New(fault.Permanent, "notification %s on unknown channel %q", n.Key, n.Channel)
 	}
 	if s.notifier == nil {
 		return fault.New(fault.Permanent, "no notification channel is configured")
