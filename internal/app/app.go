@@ -99,6 +99,12 @@ type Store interface {
 	// after the call: c itself, or the one already there.
 	ClaimKey(ctx context.Context, c KeyClaim, now time.Time) (KeyClaim, error)
 
+	// GetBundle returns a contact's bundle (empty, Version 0, when none).
+	GetBundle(ctx context.Context, key string) (*incident.Bundle, error)
+	// SaveBundle writes b if its Version is still the stored one (0: none
+	// stored yet), then bumps it; fault.Stale otherwise.
+	SaveBundle(ctx context.Context, b *incident.Bundle) error
+
 	CreateCase(ctx context.Context, c *incident.Case) error
 	GetCase(ctx context.Context, id string) (*incident.Case, error)
 	UpdateCase(ctx context.Context, c *incident.Case) error

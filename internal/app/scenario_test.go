@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,10 +101,11 @@ type simMsg struct {
 }
 
 type page struct {
-	person string
-	step   int
-	at     time.Time
-	event  string
+	person        string
+	step          int
+	at            time.Time
+	event         string
+	subject, text string
 }
 
 // sim is a fake clock, a simulated Service Bus and a recording notifier around a
@@ -197,7 +199,7 @@ func (s *sim) enqueue(queue string, m bus.Message, at time.Time) int64 {
 func (s *sim) Deliver(ctx context.Context, n incident.Notification) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pages = append(s.pages, page{person: n.Person, step: n.Step, at: s.now, event: n.Event})
+	s.pages = append(s.pages, page{person: n.Person, step: n.Step, at: s.now, event: n.Event, subject: n.Subject, text: n.Text})
 	return nil
 }
 
@@ -557,7 +559,7 @@ func overrideFor(person string, start, end time.Time) oncall.Override {
 	return oncall.Override{Person: person, Start: start, End: end, Reason: "swap"}
 }
 
-func TestThrottledPagesAreDeferredNotLost(t *testing.T) {
+func TestThrottledPagesAreBundledNotLost(t *testing.T) {
 	s := newSim(t, "standard")
 	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: time.Minute}}})
 	require.NoError(t, err)
@@ -566,6 +568,45 @@ func TestThrottledPagesAreDeferredNotLost(t *testing.T) {
 		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
 	}
 	s.run(t0.Add(4 * time.Minute)) // before anyone's step 2
-	// Five incidents page pat at once; two a minute get through, the rest wait.
-	assert.Equal(t, []string{"pat@+0s", "pat@+0s", "pat@+1m0s", "pat@+1m0s", "pat@+2m0s"}, s.paged())
+	// Five incidents page pat at once; two get through, the other three go
+	// together when pat may be sent to again.
+	assert.Equal(t, []string{"pat@+0s", "pat@+0s", "pat@+1m0s"}, s.paged())
+	digest := s.pages[2]
+	assert.Contains(t, digest.subject, "(and 2 more)")
+	assert.Equal(t, 3, strings.Count(digest.text, "\n- [SEV1] trouble storm-"), "each held-back page, named: %s", digest.text)
+}
+
+// A storm on one person multiplies no messages: however many pages arrive
+// while they are over their throttle, one message waits for them.
+func TestAStormOnOnePersonSchedulesOneDigest(t *testing.T) {
+	s := newSim(t, "standard")
+	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: 20 * time.Minute}}})
+	require.NoError(t, err)
+	s.configure(func(c *app.Config) { c.Throttle = th })
+	for i := range 60 {
+		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
+	}
+	s.run(t0.Add(30 * time.Second))
+	waiting := 0
+	s.mu.Lock()
+	for _, m := range s.pending {
+		if m.queue == app.QueueNotify {
+			waiting++
+		}
+	}
+	s.mu.Unlock()
+	assert.Equal(t, 1, waiting, "one scheduled digest for 58 pages held back")
+	assert.Len(t, s.paged(), 2)
+
+	s.run(t0.Add(21 * time.Minute)) // before the status reminders of +30m
+	var pat []page
+	for _, p := range s.pages {
+		if p.person == "pat" {
+			pat = append(pat, p)
+		}
+	}
+	require.Len(t, pat, 3, "then one digest")
+	last := pat[2]
+	assert.Contains(t, last.subject, "(and 57 more)")
+	assert.Contains(t, last.text, "and 38 more: see the incident list", "20 named, the rest counted")
 }

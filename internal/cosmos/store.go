@@ -630,6 +630,71 @@ func (s *Store) ListOverrides(ctx context.Context, endsAfter time.Time) ([]oncal
 	})
 }
 
+// --- bundles
+
+// pkBundles is the lookups partition of contacts' bundles.
+const pkBundles = "bundles"
+
+type bundleItem struct {
+	ID  string          `json:"id"`
+	PK  string          `json:"pk"`
+	Doc json.RawMessage `json:"doc"`
+}
+
+func bundleID(key string) string { return "b-" + keys.Hash("bundle", key) }
+
+func (s *Store) GetBundle(ctx context.Context, key string) (*incident.Bundle, error) {
+	resp, err := s.lookups.ReadItem(ctx, azcosmos.NewPartitionKeyString(pkBundles), bundleID(key), nil)
+	s.charge(ctx, "bundles.read", resp.RequestCharge)
+	if isStatus(err, 404) {
+		return &incident.Bundle{Key: key}, nil
+	}
+	if err != nil {
+		return nil, classify(err, "bundle "+key)
+	}
+	it, err := decodeJSON[bundleItem](resp.Value)
+	b := new(incident.Bundle)
+	if err == nil {
+		err = json.Unmarshal(it.Doc, b)
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "decoding bundle %s", key)
+	}
+	b.ETag = string(resp.ETag)
+	return b, nil
+}
+
+func (s *Store) SaveBundle(ctx context.Context, b *incident.Bundle) error {
+	doc := *b
+	doc.Version++
+	raw, err := json.Marshal(&doc)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding bundle")
+	}
+	item, _ := json.Marshal(bundleItem{ID: bundleID(b.Key), PK: pkBundles, Doc: raw})
+	pk := azcosmos.NewPartitionKeyString(pkBundles)
+	var resp azcosmos.ItemResponse
+	if b.Version == 0 {
+		resp, err = s.lookups.CreateItem(ctx, pk, item, nil)
+		s.charge(ctx, "bundles.create", resp.RequestCharge)
+		if isStatus(err, 409) {
+			return fault.New(fault.Stale, "bundle %s was created meanwhile", b.Key)
+		}
+	} else {
+		etag := azcore.ETag(b.ETag)
+		resp, err = s.lookups.ReplaceItem(ctx, pk, bundleID(b.Key), item, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+		s.charge(ctx, "bundles.replace", resp.RequestCharge)
+		if isStatus(err, 404) {
+			return fault.New(fault.Stale, "bundle %s was removed", b.Key)
+		}
+	}
+	if err != nil {
+		return classify(err, "bundle "+b.Key)
+	}
+	b.Version, b.ETag = doc.Version, string(resp.ETag)
+	return nil
+}
+
 // --- idempotency keys
 
 // pkKeys is the lookups partition of idempotency key claims.

@@ -25,8 +25,13 @@ type Notification struct {
 	Person string `json:"person,omitempty"`
 	// Round and Step place a page in its escalation policy (both from 1).
 	Round int `json:"round,omitempty"`
-	// Deferrals counts how often throttling or a channel's Retry-After held it back.
-	Deferrals int       `json:"deferrals,omitempty"`
+	// Deferrals counts how often a channel's Retry-After held it back.
+	Deferrals int `json:"deferrals,omitempty"`
+	// Flush, on a message of the notify queue, asks for the digest of the
+	// bundle of this contact's generation Flush-1 (see Bundle).
+	Flush int `json:"flush,omitempty"`
+	// Digest: this carries a bundle; it is the throttle's bound, not held by it.
+	Digest    bool      `json:"digest,omitempty"`
 	Step      int       `json:"step,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 }

@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS key_claims (
 	expires_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS key_claims_expires ON key_claims(expires_at);
+CREATE TABLE IF NOT EXISTS bundles (
+	key     TEXT PRIMARY KEY,
+	version INTEGER NOT NULL,
+	doc     BLOB NOT NULL
+) WITHOUT ROWID;
 `
 
 // Open opens (creating if needed) the store at path. Commits are fsynced
@@ -339,6 +344,40 @@ func (s *Store) ClaimKey(ctx context.Context, c app.KeyClaim, now time.Time) (ap
 	return got, nil
 }
 
+func (s *Store) GetBundle(ctx context.Context, key string) (*incident.Bundle, error) {
+	b, err := getOne[incident.Bundle](ctx, s.read, `SELECT doc, version FROM bundles WHERE key = ?`, "bundle "+key, key)
+	if fault.Is(err, fault.NotFound) {
+		return &incident.Bundle{Key: key}, nil
+	}
+	return b, err
+}
+
+func (s *Store) SaveBundle(ctx context.Context, b *incident.Bundle) error {
+	next := b.Version + 1
+	doc := *b
+	doc.Version = next
+	raw, err := json.Marshal(&doc)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "encoding bundle")
+	}
+	stmt, args := stmtUpdateBundle, []any{next, raw, b.Key, b.Version}
+	if b.Version == 0 {
+		stmt, args = stmtInsertBundle, []any{b.Key, raw}
+	}
+	n, err := s.write.exec(ctx, stmt, args...)
+	if err != nil {
+		if err = classifyInsert(err, "bundle "+b.Key, ""); fault.Is(err, fault.Exists) {
+			return fault.New(fault.Stale, "bundle %s was created meanwhile", b.Key)
+		}
+		return err
+	}
+	if err := oneRow(n, "bundle "+b.Key); err != nil {
+		return err
+	}
+	b.Version = next
+	return nil
+}
+
 func (s *Store) CreateCase(ctx context.Context, c *incident.Case) error {
 	doc, err := encodeCase(c, 1)
 	if err != nil {
@@ -453,6 +492,8 @@ func setVersion(item any, v int64) {
 		d.Version, d.ETag = v, fmt.Sprint(v)
 	case *incident.Case:
 		d.Version, d.ETag = v, fmt.Sprint(v)
+	case *incident.Bundle:
+		d.Version = v
 	}
 }
 

@@ -36,6 +36,8 @@ const (
 	stmtUpdateOverride
 	stmtClaimKey
 	stmtPruneClaims
+	stmtInsertBundle
+	stmtUpdateBundle
 	numStmts
 )
 
@@ -50,7 +52,9 @@ var writeSQL = [numStmts]string{
 	// A claim is taken unless one on the same id is still in force.
 	stmtClaimKey: `INSERT INTO key_claims (id, fingerprint, value, expires_at) VALUES (?1, ?2, ?3, ?4)
 		ON CONFLICT (id) DO UPDATE SET fingerprint = ?2, value = ?3, expires_at = ?4 WHERE key_claims.expires_at <= ?5`,
-	stmtPruneClaims: `DELETE FROM key_claims WHERE id IN (SELECT id FROM key_claims WHERE expires_at <= ? LIMIT 16)`,
+	stmtPruneClaims:  `DELETE FROM key_claims WHERE id IN (SELECT id FROM key_claims WHERE expires_at <= ? LIMIT 16)`,
+	stmtInsertBundle: `INSERT INTO bundles (key, version, doc) VALUES (?, 1, ?)`,
+	stmtUpdateBundle: `UPDATE bundles SET version = ?, doc = ? WHERE key = ? AND version = ?`,
 }
 
 type writeOp struct {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) app.Store) {
 		{"DueStatusFollowsTheIncident", testDueStatus},
 		{"Overrides", testOverrides},
 		{"KeyClaims", testKeyClaims},
+		{"Bundles", testBundles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -573,4 +574,37 @@ func testKeyClaims(t *testing.T, s app.Store) {
 	got, err = s.ClaimKey(ctx, app.KeyClaim{ID: "idem-2", Fingerprint: "fp-a", Value: "CS-D", Expires: t0.Add(24 * time.Hour)}, t0)
 	require.NoError(t, err)
 	require.Equal(t, "CS-D", got.Value, "keys are independent")
+}
+
+// testBundles: a contact's bundle is read, changed and written under
+// optimistic concurrency, created on its first write.
+func testBundles(t *testing.T, s app.Store) {
+	ctx := context.Background()
+	b, err := s.GetBundle(ctx, "sms:+15550001")
+	require.NoError(t, err)
+	require.True(t, b.Empty())
+	require.Zero(t, b.Version)
+	rival := *b
+	require.True(t, b.Add(incident.Notification{Key: "ntf:1", Subject: "one"}))
+	require.NoError(t, s.SaveBundle(ctx, b))
+	rival.Add(incident.Notification{Key: "ntf:2"})
+	require.True(t, fault.Is(s.SaveBundle(ctx, &rival), fault.Stale), "created meanwhile")
+
+	got, err := s.GetBundle(ctx, "sms:+15550001")
+	require.NoError(t, err)
+	require.Len(t, got.Items, 1)
+	require.Equal(t, "one", got.Items[0].Subject)
+	stale := *got
+	require.True(t, got.Sent(0, 1, 0))
+	require.NoError(t, s.SaveBundle(ctx, got))
+	stale.Add(incident.Notification{Key: "ntf:3"})
+	require.True(t, fault.Is(s.SaveBundle(ctx, &stale), fault.Stale))
+	again, err := s.GetBundle(ctx, "sms:+15550001")
+	require.NoError(t, err)
+	require.True(t, again.Empty())
+	require.Equal(t, 1, again.Gen)
+
+	other, err := s.GetBundle(ctx, "email:a@example.com")
+	require.NoError(t, err)
+	require.True(t, other.Empty(), "bundles are per contact")
 }
