@@ -9,7 +9,20 @@ import (
 	"vigil/internal/fault"
 	"vigil/internal/incident"
 	"vigil/internal/keys"
+	"vigil/internal/notify"
 )
+
+// Follower is a notifier whose channels may accept a notification before
+// delivering it (ACS e-mail answers 202 and runs an operation that can still
+// fail): Send says what to follow, Follow checks it once.
+type Follower interface {
+	Send(ctx context.Context, n incident.Notification) (notify.Delivery, error)
+	Follow(ctx context.Context, n incident.Notification, f notify.FollowUp) (notify.Outcome, error)
+}
+
+// maxChecks bounds how often an accepted delivery is checked (with the
+// provider's pace, about an hour) before it counts as undelivered.
+const maxChecks = 60
 
 // Delivery hands queued pages and notifications to their channels.
 type Delivery struct {
@@ -44,6 +57,8 @@ func (s *Delivery) Deliver(ctx context.Context, body []byte, now time.Time) erro
 		return fault.New(fault.Permanent, "no notification channel is configured")
 	case n.Flush > 0:
 		return s.flush(ctx, n, now)
+	case n.Operation != "":
+		return s.follow(ctx, n, now)
 	}
 	contact := keys.Contact(n.Channel, n.Address)
 	if s.throttle != nil {
@@ -52,13 +67,98 @@ func (s *Delivery) Deliver(ctx context.Context, body []byte, now time.Time) erro
 			return s.bundle(ctx, contact, n, now.Add(wait))
 		}
 	}
-	err := s.notifier.Deliver(ctx, n)
+	var accepted *notify.FollowUp
+	var after time.Duration
+	var err error
+	if f, ok := s.notifier.(Follower); ok {
+		var d notify.Delivery
+		d, err = f.Send(ctx, n)
+		accepted, after = d.FollowUp, d.CheckAfter
+	} else {
+		err = s.notifier.Deliver(ctx, n)
+	}
 	if err != nil && s.retryAfter != nil && n.Deferrals < maxDeferrals {
 		if wait, ok := s.retryAfter(err); ok && wait > 0 {
 			return s.deferNotification(ctx, n, now.Add(wait), "channel asked to retry later")
 		}
 	}
+	if err != nil || accepted == nil {
+		return err
+	}
+	// Accepted, not delivered: check the operation later, by a scheduled
+	// message, rather than holding this invocation.
+	n.Operation, n.Checks = accepted.Operation, 1
+	return s.checkLater(ctx, n, now.Add(after))
+}
+
+func (s *Delivery) checkLater(ctx context.Context, n incident.Notification, at time.Time) error {
+	_, err := s.schedule(ctx, QueueNotify, at, fmt.Sprintf("%s:op%d", n.Key, n.Checks), n.Event, n)
 	return err
+}
+
+// follow checks an operation a provider accepted: still running, it is checked
+// again; failed (or never finished), the page counts as undelivered.
+func (s *Delivery) follow(ctx context.Context, n incident.Notification, now time.Time) error {
+	f, ok := s.notifier.(Follower)
+	if !ok {
+		return fault.New(fault.Permanent, "notification %s asks for an operation to be followed, and no channel follows operations", n.Key)
+	}
+	out, err := f.Follow(ctx, n, notify.FollowUp{Channel: n.Channel, Operation: n.Operation})
+	if err != nil {
+		return err
+	}
+	switch out.State {
+	case notify.Pending:
+		if n.Checks < maxChecks {
+			n.Checks++
+			return s.checkLater(ctx, n, now.Add(max(out.CheckAfter, time.Second)))
+		}
+		return s.undelivered(ctx, n, fmt.Sprintf("the provider had not sent it after %d checks", n.Checks), now)
+	case notify.Failed:
+		why := "the provider gave up on it"
+		if out.Err != nil {
+			why = out.Err.Error()
+		}
+		return s.undelivered(ctx, n, why, now)
+	}
+	s.log.InfoContext(ctx, "delivery confirmed by the provider", "key", n.Key, "channel", n.Channel)
+	return nil
+}
+
+// undelivered records that a notification never arrived. A page says so on
+// its incident and, when the person has no other way to be reached on it and
+// the incident still waits on that page, escalation pages onward at once.
+func (s *Delivery) undelivered(ctx context.Context, n incident.Notification, why string, now time.Time) error {
+	s.log.WarnContext(ctx, "notification accepted by its provider but not delivered", "key", n.Key, "channel", n.Channel, "why", why)
+	if n.Event != incident.NotifyPage || n.IncidentID == "" {
+		return nil
+	}
+	_, err := s.commit(ctx, n.IncidentID, now, func(inc *incident.Incident) (delta, error) {
+		waiting := inc.RecordUndelivered(n.Person, n.Channel, n.Cycle, n.Position, why, now)
+		if !waiting || s.reachable(inc, n) {
+			return changed(), nil
+		}
+		inc.PageOnwardNow(fmt.Sprintf("%s cannot be reached (their %s page did not arrive and they have no other channel): paging the next step now", n.Person, n.Channel), now)
+		pages, err := s.fireNow(ctx, inc, now)
+		return changed(pages...), err
+	})
+	return err
+}
+
+// reachable reports whether the person a page went to has another channel it
+// was sent on.
+func (s *Delivery) reachable(inc *incident.Incident, n incident.Notification) bool {
+	p, ok := s.cat.Person(n.Person)
+	if !ok {
+		return false
+	}
+	low := s.cat.Expectations(inc.Severity).Urgency == incident.UrgencyLow
+	for _, ch := range incident.Channels {
+		if ch != n.Channel && p.Contacts.Address(ch) != "" && !(ch == incident.ChannelSMS && low) {
+			return true
+		}
+	}
+	return false
 }
 
 // bundle gathers n into its contact's bundle and, when it is the first to

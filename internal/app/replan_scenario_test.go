@@ -14,6 +14,7 @@ import (
 
 	"vigil/internal/app"
 	"vigil/internal/incident"
+	"vigil/internal/notify"
 )
 
 // night is Tuesday 02:00 London: outside the ops team's business hours.
@@ -291,4 +292,75 @@ func TestAnAlertFiringAgainOnAnIncidentStillOpenIsNews(t *testing.T) {
 	assert.Equal(t, incident.Triggered, inc.State, "auto-resolve is off")
 	assert.Equal(t, 2, inc.AlertCount, "fired, resolved, fired again: two firings, not a retry")
 	assert.Equal(t, incident.AlertFiring, inc.Alerts[0].Status)
+}
+
+// acsLike accepts e-mail as ACS does (202, an operation to follow) and
+// reports the operation's end when followed: pending for the first checks,
+// then end.
+type acsLike struct {
+	*sim
+	pendingChecks int
+	end           notify.OutcomeState
+	only          string // the end is for this person's pages; others are delivered
+	checks        int
+}
+
+func (a *acsLike) Send(ctx context.Context, n incident.Notification) (notify.Delivery, error) {
+	if err := a.sim.Deliver(ctx, n); err != nil || n.Channel != incident.ChannelEmail {
+		return notify.Delivery{}, err
+	}
+	return notify.Delivery{FollowUp: &notify.FollowUp{Channel: n.Channel, Operation: "op-" + n.Key}, CheckAfter: 10 * time.Second}, nil
+}
+
+func (a *acsLike) Follow(ctx context.Context, n incident.Notification, f notify.FollowUp) (notify.Outcome, error) {
+	if a.only != "" && n.Person != a.only {
+		return notify.Outcome{State: notify.Delivered}, nil
+	}
+	a.checks++
+	if a.checks <= a.pendingChecks {
+		return notify.Outcome{State: notify.Pending, CheckAfter: 10 * time.Second}, nil
+	}
+	if a.end == notify.Failed {
+		return notify.Outcome{State: notify.Failed, Err: &notify.OperationError{Status: "Failed", Code: "EmailDropped"}}, nil
+	}
+	return notify.Outcome{State: a.end}, nil
+}
+
+func TestAnEmailPageThatFailsAtTheProviderPagesTheNextStep(t *testing.T) {
+	s := newSim(t, "standard")
+	acs := &acsLike{sim: s, pendingChecks: 1, end: notify.Failed, only: "pat"}
+	s.configure(func(c *app.Config) { c.Notifier = acs })
+	s.alert("a1", incident.Sev1)
+	s.run(t0.Add(time.Minute))
+	// pat's only channel is e-mail: accepted at +0, still running at +10s,
+	// failed at +20s; nobody else would hear until +5m.
+	assert.Equal(t, []string{"pat@10:00", "sam@10:00"}, s.pagedAt(), "the next step pages as soon as the page is known lost")
+	inc := s.onlyIncident()
+	failed := timelineWith(inc, incident.EventDelivery, "The email page to pat did not arrive")
+	require.Len(t, failed, 1)
+	assert.Contains(t, failed[0], "EmailDropped")
+	assert.Len(t, timelineWith(inc, incident.EventEscalation, "pat cannot be reached"), 1)
+	assert.Equal(t, 2, acs.checks, "followed by scheduled messages, not waited for")
+
+	// A delivered one changes nothing.
+	s2 := newSim(t, "standard")
+	acs2 := &acsLike{sim: s2, end: notify.Delivered}
+	s2.configure(func(c *app.Config) { c.Notifier = acs2 })
+	s2.alert("a1", incident.Sev1)
+	s2.run(t0.Add(time.Minute))
+	assert.Equal(t, []string{"pat@10:00"}, s2.pagedAt())
+	assert.Empty(t, timelineWith(s2.onlyIncident(), incident.EventDelivery, ""))
+}
+
+func TestAFailedEmailPageOfSomeoneWithAnotherChannelWaitsOutTheStep(t *testing.T) {
+	s := newSimWith(t, strings.Replace(scenarioCatalog, "{id: pat, name: Pat Primary, contacts: {email: pat@example.com}}",
+		`{id: pat, name: Pat Primary, contacts: {email: pat@example.com, sms: "+15550001"}}`, 1))
+	acs := &acsLike{sim: s, end: notify.Failed, only: "pat"}
+	s.configure(func(c *app.Config) { c.Notifier = acs })
+	s.alert("a1", incident.Sev1)
+	s.run(t0.Add(time.Minute))
+	assert.Equal(t, []string{"pat@10:00", "pat@10:00"}, s.pagedAt(), "e-mail and SMS; the SMS went")
+	inc := s.onlyIncident()
+	assert.Len(t, timelineWith(inc, incident.EventDelivery, "did not arrive"), 1, "the lost e-mail is on the timeline")
+	assert.Empty(t, timelineWith(inc, incident.EventEscalation, "cannot be reached"))
 }

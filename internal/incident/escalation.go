@@ -50,6 +50,32 @@ func (inc *Incident) EscalationDue() time.Time {
 	return time.Time{}
 }
 
+// EventDelivery: what a provider finally did with a page it had accepted.
+const EventDelivery = "delivery"
+
+// RecordUndelivered notes that a page (cycle, position) to person on channel
+// never arrived, once, and reports whether the incident still waits on that
+// page: triggered, and its escalation's next position the one after it. The
+// caller then pages onward at once when the person has no other way to be
+// reached.
+func (inc *Incident) RecordUndelivered(person, channel string, cycle, position int, why string, now time.Time) (waiting bool) {
+	inc.record(Event{At: now, Actor: System, Kind: EventDelivery, Key: fmt.Sprintf("undelivered:%d:%d:%s:%s", cycle, position, person, channel),
+		Text: fmt.Sprintf("The %s page to %s did not arrive: %s", channel, person, why),
+		Data: map[string]string{"person": person, "channel": channel}})
+	inc.touch(now)
+	e := inc.Escalation
+	return !inc.EscalationDue().IsZero() && e.Cycle == cycle && e.Next == position+1
+}
+
+// PageOnwardNow brings the pending escalation position forward to now.
+func (inc *Incident) PageOnwardNow(why string, now time.Time) {
+	if inc.EscalationDue().IsZero() {
+		return
+	}
+	inc.Escalation.DueAt = now
+	inc.record(Event{At: now, Actor: System, Kind: EventEscalation, Text: why})
+}
+
 // RecordReplan notes on the timeline what a change of severity re-planned.
 func (inc *Incident) RecordReplan(from, to Severity, what string, now time.Time) {
 	inc.record(Event{At: now, Actor: System, Kind: EventEscalation,

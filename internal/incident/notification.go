@@ -23,8 +23,15 @@ type Notification struct {
 	AckURL string `json:"ackUrl,omitempty"`
 	// Person is the catalog id of the person paged, when the page came from on-call.
 	Person string `json:"person,omitempty"`
-	// Round and Step place a page in its escalation policy (both from 1).
-	Round int `json:"round,omitempty"`
+	// Round and Step place a page in its escalation policy (both from 1);
+	// Cycle and Position name the page on the incident.
+	Round    int `json:"round,omitempty"`
+	Cycle    int `json:"cycle,omitempty"`
+	Position int `json:"position,omitempty"`
+	// Operation, on a message of the notify queue, is a provider's operation
+	// to check (ACS e-mail accepted but not yet sent), for the Checks-th time.
+	Operation string `json:"operation,omitempty"`
+	Checks    int    `json:"checks,omitempty"`
 	// Deferrals counts how often a channel's Retry-After held it back.
 	Deferrals int `json:"deferrals,omitempty"`
 	// Flush, on a message of the notify queue, asks for the digest of the

@@ -119,7 +119,7 @@ func ForPage(cat *catalog.Catalog, inc *incident.Incident, p incident.Page, link
 	}
 	base := incident.Notification{
 		Event: incident.NotifyPage, IncidentID: inc.ID, Severity: inc.Severity, Urgency: exp.Urgency,
-		To: person.Name, Person: person.ID, Round: p.Round, Step: p.Step,
+		To: person.Name, Person: person.ID, Round: p.Round, Step: p.Step, Cycle: p.Cycle, Position: p.Position,
 		Subject: fmt.Sprintf("[%s] %s", strings.ToUpper(inc.Severity.String()), inc.Title),
 		Text:    text, Link: link, AckURL: ackURL,
 		CreatedAt: p.At,
