@@ -5,7 +5,9 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,4 +365,30 @@ func TestAFailedEmailPageOfSomeoneWithAnotherChannelWaitsOutTheStep(t *testing.T
 	inc := s.onlyIncident()
 	assert.Len(t, timelineWith(inc, incident.EventDelivery, "did not arrive"), 1, "the lost e-mail is on the timeline")
 	assert.Empty(t, timelineWith(inc, incident.EventEscalation, "cannot be reached"))
+}
+
+// Responders writing at once to one incident all land: a lost race re-reads
+// and re-applies, after a jittered pause, and a note never answers 409.
+func TestConcurrentNotesAllLand(t *testing.T) {
+	s := newSim(t, "standard")
+	s.alert("a1", incident.Sev1)
+	s.run(t0)
+	id := s.onlyIncident().ID
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.svc.Responders.Act(context.Background(), id, app.Action{Kind: "note", Text: fmt.Sprintf("note %d", i)},
+				app.Responder{Actor: "user:pat"}, t0)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Len(t, timelineWith(s.onlyIncident(), incident.EventNote, "note "), 40)
 }
