@@ -54,6 +54,10 @@ step "fuzz the intake parsers (${FUZZTIME:=200000x} each)"
 for target in FuzzParseAzureMonitor FuzzParseGeneric FuzzParseCaseReport; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ./internal/intake
 done
+step "fuzz the queue message decoders (${FUZZTIME} each)"
+for target in FuzzIntakeMessage FuzzEscalationMessage FuzzStatusMessage FuzzNotification; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ./internal/app
+done
 step "fuzz the acknowledge-link signature (${FUZZTIME})"
 go test -run '^$' -fuzz '^FuzzAckToken$' -fuzztime "$FUZZTIME" ./internal/signedlink
 

@@ -194,12 +194,9 @@ func (c *core) dispatchStatus(ctx context.Context, inc *incident.Incident, now t
 // a scheduled message, with back-off, for a day: retries do not depend on
 // the queue's delivery count, nor on the incident still being open.
 func (s *Comms) Publish(ctx context.Context, body []byte, now time.Time) error {
-	var m StatusMessage
-	if err := decode(body, "status", &m); err != nil {
+	m, err := parseStatus(body)
+	if err != nil {
 		return err
-	}
-	if m.IncidentID == "" || (m.UpdateID == "" && !m.CloseCases) {
-		return fault.New(fault.Permanent, "status message needs incidentId, and updateId or closeCases")
 	}
 	inc, err := s.store.GetIncident(ctx, m.IncidentID)
 	if fault.Is(err, fault.NotFound) {

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"vigil/internal/fault"
@@ -44,15 +43,11 @@ const maxDeferrals = 10
 // instead of failing it: failing would burn the message's delivery count in
 // seconds and dead-letter a page that only needed to wait.
 func (s *Delivery) Deliver(ctx context.Context, body []byte, now time.Time) error {
-	var n incident.Notification
-	if err := decode(body, "notification", &n); err != nil {
+	n, err := parseNotification(body)
+	if err != nil {
 		return err
 	}
 	switch {
-	case n.Key == "" || n.Address == "":
-		return fault.New(fault.Permanent, "notification without key or address")
-	case !slices.Contains(incident.Channels, n.Channel):
-		return fault.New(fault.Permanent, "notification %s on unknown channel %q", n.Key, n.Channel)
 	case s.notifier == nil:
 		return fault.New(fault.Permanent, "no notification channel is configured")
 	case n.Flush > 0:
@@ -69,7 +64,6 @@ func (s *Delivery) Deliver(ctx context.Context, body []byte, now time.Time) erro
 	}
 	var accepted *notify.FollowUp
 	var after time.Duration
-	var err error
 	if f, ok := s.notifier.(Follower); ok {
 		var d notify.Delivery
 		d, err = f.Send(ctx, n)

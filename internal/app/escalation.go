@@ -262,14 +262,11 @@ func (c *core) oncall(ctx context.Context, pol *catalog.EscalationPolicy, now ti
 // Handle handles one escalations message: it pages the position if the
 // incident is still unacknowledged at it, and does nothing otherwise.
 func (s *Escalation) Handle(ctx context.Context, body []byte, now time.Time) error {
-	var m EscalationMessage
-	if err := decode(body, "escalation", &m); err != nil {
+	m, err := parseEscalation(body)
+	if err != nil {
 		return err
 	}
-	if m.IncidentID == "" || m.Cycle < 1 || m.Position < 1 {
-		return fault.New(fault.Permanent, "escalation message needs incidentId, cycle ≥ 1 and position ≥ 1")
-	}
-	err := s.escalate(ctx, m, nil, now)
+	err = s.escalate(ctx, m, nil, now)
 	if fault.Is(err, fault.NotFound) {
 		return fault.Wrap(fault.Permanent, err, "escalation for an incident that does not exist")
 	}

@@ -130,7 +130,7 @@ type AlertReceipt struct {
 // retry is recognised when it is processed instead: it says what the incident
 // last heard from that alert.
 func (s *Intake) SubmitAlert(ctx context.Context, a incident.Alert, now time.Time) (AlertReceipt, error) {
-	if err := s.checkNames(a); err != nil {
+	if err := checkNames(s.cat, a); err != nil {
 		return AlertReceipt{}, err
 	}
 	content := alertContent(a)
@@ -145,23 +145,6 @@ func (s *Intake) SubmitAlert(ctx context.Context, a incident.Alert, now time.Tim
 	return AlertReceipt{MessageID: key, DedupKey: a.DedupKey, Incidents: s.links.IncidentsByDedupKey(a.DedupKey)}, nil
 }
 
-// checkNames refuses a generic alert naming a component or tenant the catalog
-// does not have (Azure Monitor's are never refused: see SubmitAlert).
-func (s *Intake) checkNames(a incident.Alert) error {
-	if a.Source == "azure-monitor" {
-		return nil
-	}
-	if _, ok := s.cat.Component(a.Component); a.Component != "" && !ok {
-		return fault.InvalidField("component", "unknown component %q", a.Component)
-	}
-	for i, t := range a.Tenants {
-		if _, ok := s.cat.Tenant(t); !ok {
-			return fault.InvalidField(fmt.Sprintf("tenants[%d]", i), "unknown tenant %q", t)
-		}
-	}
-	return nil
-}
-
 // alertContent is what makes two deliveries of an alert say the same thing: a
 // sender's retry matches, a later re-fire with a new fired time or event id
 // does not.
@@ -174,51 +157,14 @@ func alertContent(a incident.Alert) string {
 // idempotent: the same message processed twice leaves the same state and one
 // timeline entry, whatever step the first attempt died at.
 func (s *Intake) Process(ctx context.Context, body []byte, now time.Time) error {
-	var m IntakeMessage
-	if err := decode(body, "intake", &m); err != nil {
+	m, err := parseIntake(s.cat, body)
+	if err != nil {
 		return err
-	}
-	if err := s.check(m); err != nil {
-		return fault.Wrap(fault.Permanent, err, "intake message %s", m.Key)
 	}
 	if m.Kind == kindAlert {
 		return s.processAlert(ctx, m, now)
 	}
 	return s.processCase(ctx, *m.Case, now)
-}
-
-// check holds a queued message to what the HTTP front accepts: a message
-// that could never have come from it (or no longer fits the catalog) is
-// parked with the reason, not processed or dropped.
-func (s *Intake) check(m IntakeMessage) error {
-	switch {
-	case m.Key == "":
-		return fault.InvalidField("key", "is required")
-	case m.Kind == kindAlert && m.Alert != nil:
-		a := m.Alert
-		switch {
-		case a.DedupKey == "":
-			return fault.InvalidField("alert.dedupKey", "is required")
-		case a.Source == "":
-			return fault.InvalidField("alert.source", "is required")
-		case a.Status != incident.AlertFiring && a.Status != incident.AlertResolved:
-			return fault.InvalidField("alert.status", "%q is not firing or resolved", a.Status)
-		}
-		return s.checkNames(*a)
-	case m.Kind == kindCase && m.Case != nil:
-		r := m.Case
-		switch _, ok := s.cat.Tenant(r.Tenant); {
-		case r.CaseID == "":
-			return fault.InvalidField("case.caseId", "is required")
-		case !ok:
-			return fault.InvalidField("case.tenant", "unknown tenant %q", r.Tenant)
-		}
-		if _, ok := s.cat.Component(r.Component); r.Component != "" && !ok {
-			return fault.InvalidField("case.component", "unknown component %q", r.Component)
-		}
-		return nil
-	}
-	return fault.InvalidField("kind", "%q without its payload (alert or case)", m.Kind)
 }
 
 func (s *Intake) processAlert(ctx context.Context, m IntakeMessage, now time.Time) error {
