@@ -222,11 +222,7 @@ func (s *Cases) List(ctx context.Context, f CaseFilter) ([]*incident.Case, Curso
 	}
 	f.Limit = f.MaxItems()
 	cs, more, err := s.store.ListCases(ctx, f)
-	if err != nil || !more || len(cs) == 0 {
-		return cs, Cursor{}, err
-	}
-	last := cs[len(cs)-1]
-	return cs, CursorAt(last.CreatedAt, last.ID), nil
+	return cs, next(cs, more, func(c *incident.Case) (time.Time, string) { return c.CreatedAt, c.ID }), err
 }
 
 func joinStates(ss []incident.CaseState) string {

@@ -53,3 +53,12 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	return c, nil
 }
+
+// next is the cursor that continues a page of items when more remain.
+func next[T any](items []T, more bool, key func(T) (time.Time, string)) Cursor {
+	if !more || len(items) == 0 {
+		return Cursor{}
+	}
+	created, id := key(items[len(items)-1])
+	return CursorAt(created, id)
+}

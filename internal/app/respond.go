@@ -348,11 +348,7 @@ func (s *Responders) Incidents(ctx context.Context, f IncidentFilter) ([]*incide
 	}
 	f.Limit = f.MaxItems()
 	incs, more, err := s.store.ListIncidents(ctx, f)
-	if err != nil || !more || len(incs) == 0 {
-		return incs, Cursor{}, err
-	}
-	last := incs[len(incs)-1]
-	return incs, CursorAt(last.CreatedAt, last.ID), nil
+	return incs, next(incs, more, func(i *incident.Incident) (time.Time, string) { return i.CreatedAt, i.ID }), err
 }
 
 // Incident returns one incident with its timeline, for a responder.

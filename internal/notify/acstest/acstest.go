@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"vigil/internal/notify/refusals"
 )
 
 // Published API versions (Azure/azure-rest-api-specs, specification/communication/data-plane).
@@ -104,15 +105,14 @@ type Server struct {
 	token string
 	srv   *httptest.Server
 
-	mu             sync.Mutex
-	next           int
-	emails         []*emailOp // in the order accepted
-	outcomes       map[string]Outcome
-	texts          []Text
-	smsResults     map[string]map[string]any // repeatabilityRequestId -> first result
-	smsFailures    map[string]smsFailure     // by recipient number
-	refusals       []string
-	expectRefusals bool
+	mu          sync.Mutex
+	next        int
+	emails      []*emailOp // in the order accepted
+	outcomes    map[string]Outcome
+	texts       []Text
+	smsResults  map[string]map[string]any // repeatabilityRequestId -> first result
+	smsFailures map[string]smsFailure     // by recipient number
+	refusals    *refusals.Log
 }
 
 type emailOp struct {
@@ -128,7 +128,7 @@ type smsFailure struct {
 // New starts a resource that accepts the bearer token.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
-	s := &Server{t: t, token: token, outcomes: map[string]Outcome{},
+	s := &Server{t: t, refusals: refusals.New(t, "acstest"), token: token, outcomes: map[string]Outcome{},
 		smsResults: map[string]map[string]any{}, smsFailures: map[string]smsFailure{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
@@ -139,18 +139,10 @@ func New(t testing.TB, token string) *Server {
 func (s *Server) URL() string { return s.srv.URL }
 
 // ExpectRefusals lets the test provoke refusals without failing.
-func (s *Server) ExpectRefusals() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expectRefusals = true
-}
+func (s *Server) ExpectRefusals() { s.refusals.Expect() }
 
 // Refusals lists the refusals given: "METHOD path: code: message".
-func (s *Server) Refusals() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.refusals)
-}
+func (s *Server) Refusals() []string { return s.refusals.List() }
 
 // EmailOutcome sets how the operations of e-mail sent to address end; by
 // default they run for one poll and succeed.
@@ -202,10 +194,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code
 }
 
 func (s *Server) refused(r *http.Request, what string) {
-	s.refusals = append(s.refusals, r.Method+" "+r.URL.Path+": "+what)
-	if !s.expectRefusals {
-		s.t.Errorf("acstest: %s %s refused: %s", r.Method, r.URL.Path, what)
-	}
+	s.refusals.Add(r.Method + " " + r.URL.Path + ": " + what)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

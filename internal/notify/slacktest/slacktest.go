@@ -30,6 +30,7 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+	"vigil/internal/notify/refusals"
 )
 
 // Block Kit limits.
@@ -55,16 +56,15 @@ type Server struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu             sync.Mutex
-	messages       []Message
-	refusals       []string
-	expectRefusals bool
+	mu       sync.Mutex
+	messages []Message
+	refusals *refusals.Log
 }
 
 // New starts the server.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t}
+	s := &Server{t: t, refusals: refusals.New(t, "slacktest")}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -74,18 +74,10 @@ func New(t testing.TB) *Server {
 func (s *Server) URL() string { return s.srv.URL + Path }
 
 // ExpectRefusals lets the test provoke refusals without failing.
-func (s *Server) ExpectRefusals() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expectRefusals = true
-}
+func (s *Server) ExpectRefusals() { s.refusals.Expect() }
 
 // Refusals lists the refusals: "status error: why".
-func (s *Server) Refusals() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.refusals)
-}
+func (s *Server) Refusals() []string { return s.refusals.List() }
 
 // Messages lists the messages posted.
 func (s *Server) Messages() []Message {
@@ -103,10 +95,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, body)
 	}
 	refuse := func(status int, code, why string) {
-		s.refusals = append(s.refusals, fmt.Sprintf("%d %s: %s", status, code, why))
-		if !s.expectRefusals {
-			s.t.Errorf("slacktest: refused with %d %s: %s", status, code, why)
-		}
+		s.refusals.Add(fmt.Sprintf("%d %s: %s", status, code, why))
 		answer(status, code)
 	}
 	if r.URL.Path != Path || r.Method != http.MethodPost {

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"vigil/internal/notify/refusals"
 )
 
 // epoch is the fake's clock: update times are a second apart from it.
@@ -59,15 +60,14 @@ type Server struct {
 	components     []string
 	srv            *httptest.Server
 
-	mu             sync.Mutex
-	requests       int
-	next           int
-	incidents      []*Incident // oldest first
-	throttle       bool        // answer 429 with Retry-After: 7
-	limits         []limit     // answers for the next requests, first first
-	bodies         []map[string]any
-	refusals       []string
-	expectRefusals bool
+	mu        sync.Mutex
+	requests  int
+	next      int
+	incidents []*Incident // oldest first
+	throttle  bool        // answer 429 with Retry-After: 7
+	limits    []limit     // answers for the next requests, first first
+	bodies    []map[string]any
+	refusals  *refusals.Log
 }
 
 type limit struct {
@@ -90,7 +90,7 @@ type Incident struct {
 // incident INC-OTHER, and a resolved one of Vigil incident INC-OLD.
 func New(t testing.TB, pageID, apiKey string, componentIDs ...string) *Server {
 	t.Helper()
-	f := &Server{t: t, pageID: pageID, apiKey: apiKey, components: componentIDs}
+	f := &Server{t: t, refusals: refusals.New(t, "statuspagetest"), pageID: pageID, apiKey: apiKey, components: componentIDs}
 	f.incidents = []*Incident{
 		{ID: "sp-manual", Name: "Manual", Status: "investigating", Metadata: map[string]any{}},
 		{ID: "sp-jira", Name: "Jira", Status: "identified", Metadata: map[string]any{"jira": map[string]any{"issue_id": "OPS-1"}}},
@@ -134,18 +134,10 @@ func (f *Server) ThrottleNext(n, status int, retryAfter string) {
 }
 
 // ExpectRefusals lets the test provoke 400 and 422 answers without failing.
-func (f *Server) ExpectRefusals() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expectRefusals = true
-}
+func (f *Server) ExpectRefusals() { f.refusals.Expect() }
 
 // Refusals lists the 400 and 422 answers given: "METHOD path: message".
-func (f *Server) Refusals() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.refusals)
-}
+func (f *Server) Refusals() []string { return f.refusals.List() }
 
 // LastBody is the "incident" of the last create or update the server took.
 func (f *Server) LastBody() map[string]any {
@@ -184,10 +176,7 @@ func (a answer) json(status int, v any, headers ...string) {
 // refuse answers a request the API cannot take: 400 {"error": "..."} for one
 // it cannot read, 422 {"error": ["..."]} for an incident it cannot save.
 func (f *Server) refuse(a answer, r *http.Request, status int, msg string) {
-	f.refusals = append(f.refusals, r.Method+" "+r.URL.Path+": "+msg)
-	if !f.expectRefusals {
-		f.t.Errorf("statuspagetest: %s %s refused with %d: %s", r.Method, r.URL.Path, status, msg)
-	}
+	f.refusals.Add(fmt.Sprintf("%s %s: %s (%d)", r.Method, r.URL.Path, msg, status))
 	if status == http.StatusUnprocessableEntity {
 		a.json(status, map[string]any{"error": []string{msg}})
 		return

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"vigil/internal/notify/refusals"
 )
 
 // MaxBody is the largest message Teams takes: 28 KB.
@@ -51,18 +52,17 @@ type Server struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu             sync.Mutex
-	posted         []Card
-	accepted       int
-	notPosting     string
-	refusals       []string
-	expectRefusals bool
+	mu         sync.Mutex
+	posted     []Card
+	accepted   int
+	notPosting string
+	refusals   *refusals.Log
 }
 
 // New starts the flow.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t}
+	s := &Server{t: t, refusals: refusals.New(t, "teamstest")}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -82,18 +82,10 @@ func (s *Server) NotPosting(reason string) {
 }
 
 // ExpectRefusals lets the test provoke refusals without failing.
-func (s *Server) ExpectRefusals() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expectRefusals = true
-}
+func (s *Server) ExpectRefusals() { s.refusals.Expect() }
 
 // Refusals lists the refusals: "status code: why".
-func (s *Server) Refusals() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.refusals)
-}
+func (s *Server) Refusals() []string { return s.refusals.List() }
 
 // Accepted counts the requests answered 202.
 func (s *Server) Accepted() int {
@@ -113,10 +105,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	refuse := func(status int, code, why string) {
-		s.refusals = append(s.refusals, fmt.Sprintf("%d %s: %s", status, code, why))
-		if !s.expectRefusals {
-			s.t.Errorf("teamstest: refused with %d %s: %s", status, code, why)
-		}
+		s.refusals.Add(fmt.Sprintf("%d %s: %s", status, code, why))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": why}})
