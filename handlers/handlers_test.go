@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -691,4 +693,51 @@ func TestCatalogForResponders(t *testing.T) {
 	_, resp = h.invoke("GetCatalog", anon)
 	out, _ = res(t, resp)
 	require.Equal(t, http.StatusUnauthorized, out.StatusCode, "responders only")
+}
+
+func TestListingsPageWithACursor(t *testing.T) {
+	h := newHarness(t)
+	for i := range 3 {
+		body := fmt.Sprintf(`{"source":"grafana","summary":"s%d","severity":"error","dedupKey":"page:%d","component":"public-api"}`, i, i)
+		_, resp := h.invoke("GenericAlert", withBody(t, fixture(t, "generic-alert.json"), "application/json", &body))
+		out, _ := res(t, resp)
+		require.Equal(t, http.StatusAccepted, out.StatusCode, out.Body)
+	}
+	h.deliverIntake(1)
+	list := func(q map[string]string) (HTTPResponse, map[string]any) {
+		_, resp := h.invoke("ListIncidents", withQuery(t, fixture(t, "list-incidents.json"), q))
+		return res(t, resp)
+	}
+	var seen []string
+	q := map[string]string{"limit": "2"}
+	for range 3 {
+		out, body := list(q)
+		require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+		for _, inc := range body["incidents"].([]any) {
+			seen = append(seen, inc.(map[string]any)["id"].(string))
+		}
+		if body["next"] == "" {
+			break
+		}
+		q["cursor"] = body["next"].(string)
+	}
+	require.Len(t, seen, 3, "every incident once, over two pages")
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(seen))), 3)
+
+	out, body := list(map[string]string{"cursor": "not-a-cursor"})
+	require.Equal(t, http.StatusBadRequest, out.StatusCode)
+	require.Equal(t, "cursor", problemOf(t, body)["field"])
+
+	out, body = list(map[string]string{"dedupKey": "page:1"})
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Len(t, body["incidents"], 1, "the incident an intake opened, by its dedup key")
+
+	_, resp := h.invoke("ListCases", fixture(t, "list-cases.json"))
+	out, body = res(t, resp)
+	require.Equal(t, http.StatusOK, out.StatusCode, out.Body)
+	require.Empty(t, body["cases"])
+	_, resp = h.invoke("ListCases", withQuery(t, fixture(t, "list-cases.json"), map[string]string{"state": "open"}))
+	out, body = res(t, resp)
+	require.Equal(t, http.StatusBadRequest, out.StatusCode)
+	require.Equal(t, "state", problemOf(t, body)["field"])
 }
