@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
@@ -48,6 +49,9 @@ const (
 	envAlertSignIn = "VIGIL_ALERT_REQUIRE_SIGNIN"
 	// envStatuspageURL replaces Statuspage's API base URL (a test server).
 	envStatuspageURL = "VIGIL_STATUSPAGE_URL"
+	// envLocalACSToken, under vigil local only, is the bearer token sent to
+	// ACS_ENDPOINT (a test server) instead of an Entra ID sign-in.
+	envLocalACSToken = "VIGIL_LOCAL_ACS_TOKEN"
 
 	// Cosmos DB, named the way Functions apps name identity-based connections.
 	envCosmosEndpoint = "CosmosDB__accountEndpoint"
@@ -216,15 +220,19 @@ func serviceFromEnv(log *slog.Logger) (*app.App, handlers.OutboxLister, func(), 
 // with the app's managed identity (AZURE_CLIENT_ID picks a user-assigned one).
 func notifierFromEnv(local *sqlitestore.Store) (*notify.Router, []string, error) {
 	var opts []notify.Option
+	var cred azcore.TokenCredential
 	if local != nil {
-		if os.Getenv(envNotifySend) == "1" {
-			opts = append(opts, notify.OutboxCopy(local))
-		} else {
+		if os.Getenv(envNotifySend) != "1" {
 			return notify.NewRouter(notify.OutboxOnly(local)), []string{"outbox"}, nil
 		}
+		// A developer's run may send to test servers on this machine
+		// (plain HTTP), and sign in to them with a fixed token.
+		opts = append(opts, notify.OutboxCopy(local), notify.WithChannelOptions(notify.WithInsecureHTTP()))
+		if tok := os.Getenv(envLocalACSToken); tok != "" {
+			cred = fixedToken(tok)
+		}
 	}
-	var cred azcore.TokenCredential
-	if os.Getenv(notify.SettingACSEndpoint) != "" {
+	if os.Getenv(notify.SettingACSEndpoint) != "" && cred == nil {
 		c, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("Azure Communication Services credential: %w", err)
@@ -232,6 +240,14 @@ func notifierFromEnv(local *sqlitestore.Store) (*notify.Router, []string, error)
 		cred = c
 	}
 	return notify.FromSettings(os.Getenv, cred, opts...)
+}
+
+// fixedToken is a credential that always gives one bearer token: under `vigil
+// local` only, for a test server standing in for Azure Communication Services.
+type fixedToken string
+
+func (t fixedToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // unresolvedKeyVaultRefs lists the settings whose value is still a Key Vault
