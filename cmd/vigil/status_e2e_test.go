@@ -189,3 +189,41 @@ func TestLocalStatusPublishingEndToEnd(t *testing.T) {
 	require.Len(t, page.ForIncident(incID), 1, "one Statuspage incident")
 	require.Len(t, page.ForIncident(incID)[0].Updates, 2, "two updates")
 }
+
+// TestLocalStatuspageRateLimitIsWaitedOut: Statuspage answers its rate limit
+// with 420 (as its API documents, beside 429); an update meeting it twice is
+// published once the limit passes, not refused.
+func TestLocalStatuspageRateLimitIsWaitedOut(t *testing.T) {
+	page := statuspagetest.New(t, "pg-status", statuspageKey, "sp-api")
+	t.Setenv("VIGIL_NOTIFY_SEND", "1")
+	t.Setenv("STATUSPAGE_API_KEY", statuspageKey)
+	t.Setenv("VIGIL_STATUSPAGE_URL", page.Base())
+	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(statusCatalog), 0o600))
+	r := startLocalWith(t, t.TempDir(), repoRoot, freeAddr(t), cfg)
+
+	status, body := r.post("/api/alerts/generic", "application/json",
+		`{"source":"grafana","summary":"API 5xx","severity":"critical","dedupKey":"grafana:api-420","component":"api"}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", body)
+	var incID string
+	eventually(t, 3*time.Second, "incident opened", func() bool {
+		var list struct {
+			Incidents []incidentJSON `json:"incidents"`
+		}
+		if r.getJSON("/api/incidents", "pat@example.com", &list) != http.StatusOK || len(list.Incidents) != 1 {
+			return false
+		}
+		incID = list.Incidents[0].ID
+		return true
+	})
+	status, body = r.call(http.MethodPost, "/api/incidents/"+incID+"/role", "pat@example.com", `{"role":"comms","person":"cat"}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+
+	page.ThrottleNext(2, 420, "1")
+	update := `{"phase":"investigating","title":"API errors","message":"We are looking into API errors.","components":{"api":"partial_outage"},"etaIn":"30m","etaKind":"next-update"}`
+	status, body = r.call(http.MethodPost, "/api/incidents/"+incID+"/status-update", "cat@example.com", update)
+	require.Equal(t, http.StatusAccepted, status, "%v", body)
+	took := eventually(t, 20*time.Second, "published after the limit", func() bool { return len(page.ForIncident(incID)) == 1 })
+	t.Logf("met 420 twice, published %s after posting", took)
+	require.Len(t, page.ForIncident(incID)[0].Updates, 1, "once")
+}
