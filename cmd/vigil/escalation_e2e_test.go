@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// escalationCatalog pages in seconds, so that a whole escalation runs in a test.
+// escalationCatalog pages every ten minutes; the test clock runs it in seconds.
 const escalationCatalog = `
 organisation: Escalation test
 triageTeam: ops
@@ -32,9 +32,9 @@ escalationPolicies:
   - id: fast
     team: ops
     steps:
-      - {targets: [rotation:primary], delay: 2s}
-      - {targets: [person:sam], delay: 2s}
-      - {targets: [person:max], delay: 2s}
+      - {targets: [rotation:primary], delay: 10m}
+      - {targets: [person:sam], delay: 10m}
+      - {targets: [person:max], delay: 10m}
 `
 
 type outboxEntry struct {
@@ -61,12 +61,14 @@ func pagedTo(ns []outboxEntry, person string) (outboxEntry, bool) {
 	return outboxEntry{}, false
 }
 
-// TestLocalEscalationEndToEnd: alert → page in the outbox → escalation to step 2 →
-// acknowledgement through the page's signed link → nobody further is paged.
+// TestLocalEscalationEndToEnd: alert → page in the outbox → escalation to step 2
+// ten minutes later (fast-forwarded) → acknowledgement through the page's
+// signed link → nobody further is paged, however long one waits.
 func TestLocalEscalationEndToEnd(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(escalationCatalog), 0o600))
-	r := startLocalWith(t, t.TempDir(), repoRoot, freeAddr(t), cfg)
+	clk := newTestClock(t, time.Time{})
+	r := startLocalWith(t, t.TempDir(), repoRoot, freeAddr(t), cfg, clk.env())
 
 	raised := time.Now()
 	status, body := r.post("/api/alerts/generic", "application/json",
@@ -75,12 +77,19 @@ func TestLocalEscalationEndToEnd(t *testing.T) {
 
 	eventually(t, 2*time.Second, "pat paged (step 1)", func() bool { _, ok := pagedTo(r.outbox(), "pat"); return ok })
 	t.Logf("alert → first page in the outbox in %s", time.Since(raised))
-	eventually(t, 5*time.Second, "sam paged (step 2) after pat's 2 s", func() bool { _, ok := pagedTo(r.outbox(), "sam"); return ok })
+	clk.advance(9 * time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	_, early := pagedTo(r.outbox(), "sam")
+	require.False(t, early, "step 2 waits out pat's ten minutes")
+	clk.advance(90 * time.Second)
+	took := eventually(t, 3*time.Second, "sam paged (step 2) once pat's ten minutes passed", func() bool { _, ok := pagedTo(r.outbox(), "sam"); return ok })
+	t.Logf("step 2 paged %s of real time after the clock passed its due time", took)
 	sam, _ := pagedTo(r.outbox(), "sam")
 	pat, _ := pagedTo(r.outbox(), "pat")
 	gap := sam.CreatedAt.Sub(pat.CreatedAt)
-	t.Logf("step 1 → step 2 after %s (policy: 2s)", gap)
-	require.GreaterOrEqual(t, gap, 2*time.Second-50*time.Millisecond)
+	t.Logf("step 1 → step 2 after %s on the run's clock (policy: 10m)", gap)
+	require.GreaterOrEqual(t, gap, 10*time.Minute)
+	require.Less(t, gap, 11*time.Minute)
 	require.NotEmpty(t, sam.AckURL)
 
 	// Opening the link shows a confirmation and acknowledges nothing by itself
@@ -108,8 +117,10 @@ func TestLocalEscalationEndToEnd(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusConflict, resp.StatusCode)
 
-	// Step 3 was due 2 s after sam's page: wait well past it.
-	time.Sleep(4 * time.Second)
+	// Step 3 was due ten minutes after sam's page: go well past it, and give
+	// a timer that was wrongly left armed the time to fire.
+	clk.advance(30 * time.Minute)
+	time.Sleep(time.Second)
 	_, maxPaged := pagedTo(r.outbox(), "max")
 	require.False(t, maxPaged, "nobody is paged after the acknowledgement")
 

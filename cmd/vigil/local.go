@@ -18,6 +18,7 @@ import (
 
 	"vigil/internal/app"
 	"vigil/internal/catalog"
+	"vigil/internal/clock"
 	"vigil/internal/funchost"
 	"vigil/internal/localbus"
 )
@@ -56,7 +57,13 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	b, err := localbus.Open(filepath.Join(dataDir, localbus.FileName), localbus.Options{})
+	// One clock for the host, the queue and the handler: the wall clock, or
+	// the test clock that end-to-end tests fast-forward.
+	clk, err := clock.FromEnv(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := localbus.Open(filepath.Join(dataDir, localbus.FileName), localbus.Options{Now: clk.Now, Jumped: clk.Jumped})
 	if err != nil {
 		return err
 	}
@@ -96,8 +103,11 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			envConfig + "=" + configPath,
 			envPublicURL + "=http://" + *addr,
 			"VIGIL_DEV=1",
+			clock.Setting + "=" + os.Getenv(clock.Setting),
 		},
 		Logger: log,
+		Now:    clk.Now,
+		After:  clk.After,
 	})
 	if err != nil {
 		return err

@@ -87,8 +87,9 @@ func startLocal(t *testing.T, data, app, addr string) *localRun {
 	return startLocalWith(t, data, app, addr, filepath.Join(repoRoot, "vigil.yaml"))
 }
 
-// startLocalWith starts `vigil local` with the catalog at config.
-func startLocalWith(t *testing.T, data, app, addr, config string) *localRun {
+// startLocalWith starts `vigil local` with the catalog at config, and env
+// ("KEY=value") added to its environment.
+func startLocalWith(t *testing.T, data, app, addr, config string, env ...string) *localRun {
 	t.Helper()
 	appAbs, err := filepath.Abs(app)
 	require.NoError(t, err)
@@ -97,6 +98,9 @@ func startLocalWith(t *testing.T, data, app, addr, config string) *localRun {
 	r := &localRun{t: t, addr: addr, data: data, app: appAbs, logs: &syncBuffer{}}
 	r.cmd = exec.Command(vigilBin, "local", "--addr", addr, "--data", data, "--app", appAbs, "--config", cfg)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if len(env) > 0 {
+		r.cmd.Env = append(os.Environ(), env...)
+	}
 	require.NoError(t, r.cmd.Start())
 	t.Cleanup(func() {
 		r.stop()

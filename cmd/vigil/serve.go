@@ -23,6 +23,7 @@ import (
 	"vigil/handlers"
 	"vigil/internal/app"
 	"vigil/internal/catalog"
+	"vigil/internal/clock"
 	"vigil/internal/cosmos"
 	"vigil/internal/localbus"
 	"vigil/internal/notify"
@@ -76,7 +77,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer closeAll()
 
-	srv := &handlers.Server{App: svc, Now: time.Now, Log: log, RequireAlertSignIn: os.Getenv(envAlertSignIn) == "1"}
+	// A test clock is honoured under vigil local only (its embedded queue).
+	clk := clock.Wall
+	if os.Getenv(envBusURL) != "" {
+		if clk, err = clock.FromEnv(ctx); err != nil {
+			return err
+		}
+	}
+	srv := &handlers.Server{App: svc, Now: clk.Now, Log: log, RequireAlertSignIn: os.Getenv(envAlertSignIn) == "1"}
 	if os.Getenv(envDev) == "1" && outbox != nil {
 		srv.Dev = handlers.DevPages(outbox)
 	}

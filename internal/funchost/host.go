@@ -60,6 +60,8 @@ type Options struct {
 	Logger *slog.Logger     // one line per invocation; default: discard
 	Output io.Writer        // worker stdout/stderr pass-through; default os.Stderr
 	Now    func() time.Time // default time.Now
+	// After waits d on the Now clock (timer triggers); default time.NewTimer.
+	After func(d time.Duration) (fire <-chan time.Time, stop func() bool)
 }
 
 // Function describes one served function, for the start-up banner.
@@ -159,6 +161,9 @@ func New(o Options) (*Host, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if o.After != nil {
+		h.timerAfter = func(_ string, d time.Duration) (<-chan time.Time, func() bool) { return o.After(d) }
 	}
 	for _, fn := range fns {
 		if fn.trigger == kindHTTP {

@@ -71,6 +71,10 @@ type Options struct {
 	Defaults EntityOptions
 	// Now is the clock; default time.Now. Tests inject a clock.
 	Now func() time.Time
+	// Jumped, with a clock that can jump forward (a test clock), returns a
+	// channel closed at its next jump, so that waits for timed messages
+	// compute again at once.
+	Jumped func() <-chan struct{}
 }
 
 // serviceBusDefaults are Service Bus's own defaults.
@@ -140,6 +144,7 @@ type DeadLetter struct {
 // Bus is an embedded Service Bus namespace backed by one SQLite file.
 type Bus struct {
 	now      func() time.Time
+	jumped   func() <-chan struct{}
 	defaults EntityOptions
 	readOnly bool
 
@@ -175,6 +180,7 @@ func Open(path string, opts Options) (*Bus, error) {
 	b := &Bus{
 
 		now:      opts.Now,
+		jumped:   opts.Jumped,
 		defaults: opts.Defaults.withDefaults(serviceBusDefaults),
 		lock:     lock,
 		reg:      newRegistry(),
@@ -394,6 +400,10 @@ const maxSleep = 5 * time.Second
 // ends, or the Bus closes.
 func (b *Bus) wait(ctx context.Context, wake <-chan struct{}, nextDue int64) error {
 	var timeout <-chan time.Time
+	var jumped <-chan struct{}
+	if b.jumped != nil {
+		jumped = b.jumped()
+	}
 	if nextDue != 0 {
 		d := min(time.Duration(nextDue-b.now().UnixNano()), maxSleep)
 		if d <= 0 {
@@ -407,6 +417,8 @@ func (b *Bus) wait(ctx context.Context, wake <-chan struct{}, nextDue int64) err
 	case <-wake:
 		return nil
 	case <-timeout:
+		return nil
+	case <-jumped:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
