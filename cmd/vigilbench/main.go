@@ -4,6 +4,7 @@
 //	go run ./cmd/vigilbench intake  [-clients 16] [-requests 20000]
 //	go run ./cmd/vigilbench startup [-runs 20]
 //	go run ./cmd/vigilbench escalate [-incidents 200] [-delay 10s]
+//	go run ./cmd/vigilbench soak [-load 5m] [-idle 10m] [-rate 200]
 package main
 
 import (
@@ -33,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup|escalate [flags]")
+		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup|escalate|soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -44,6 +45,8 @@ func main() {
 		err = startup(os.Args[2:])
 	case "escalate":
 		err = escalate(os.Args[2:])
+	case "soak":
+		err = soak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
@@ -209,6 +212,7 @@ func intake(args []string) error {
 // localRun is a `vigil local` started for a benchmark, on a fresh data directory.
 type localRun struct {
 	addr, data string
+	pid        int // vigil local's
 	stop       func()
 }
 
@@ -248,7 +252,7 @@ func startLocal(config string) (*localRun, error) {
 		stop()
 		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
-	return &localRun{addr: addr, data: data, stop: stop}, nil
+	return &localRun{addr: addr, data: data, pid: local.Process.Pid, stop: stop}, nil
 }
 
 func percentiles(ds []time.Duration) string {
