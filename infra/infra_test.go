@@ -150,6 +150,7 @@ var notTerraforms = map[string]string{
 	"VIGIL_NOTIFY_SEND":            "`vigil local` only: in Azure every configured channel sends",
 	"VIGIL_STATUSPAGE_URL":         "tests only: points Statuspage at a test server",
 	"VIGIL_LOCAL_ACS_TOKEN":        "vigil local only: the bearer token for a test server standing in for ACS",
+	"VIGIL_TEST_CLOCK":             "vigil local under end-to-end tests only: the file of the clock they fast-forward",
 }
 
 // Settings Terraform sets that the code does not read itself, and who does.
