@@ -29,7 +29,7 @@ func newTestClock(t *testing.T, start time.Time) *testClock {
 	return c
 }
 
-func (c *testClock) env() string { return clock.Setting + "=" + c.path }
+func (c *testClock) env() string { return clock.SettingPath + "=" + c.path }
 
 // now is the run's time.
 func (c *testClock) now() time.Time {

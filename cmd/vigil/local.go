@@ -103,7 +103,7 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			envConfig + "=" + configPath,
 			envPublicURL + "=http://" + *addr,
 			"VIGIL_DEV=1",
-			clock.Setting + "=" + os.Getenv(clock.Setting),
+			clock.SettingPath + "=" + os.Getenv(clock.SettingPath),
 		},
 		Logger: log,
 		Now:    clk.Now,

@@ -22,7 +22,7 @@ import (
 
 // Setting names the offset file of a test clock. Only `vigil local` and the
 // `vigil serve` it starts honour it.
-const Setting = "VIGIL_TEST_CLOCK"
+const SettingPath = "VIGIL_TEST_CLOCK"
 
 // poll is how often a test clock rereads its file.
 const poll = 10 * time.Millisecond
@@ -63,13 +63,13 @@ func FromFile(ctx context.Context, path string) (*Clock, error) {
 
 // FromEnv is the test clock VIGIL_TEST_CLOCK names, or Wall.
 func FromEnv(ctx context.Context) (*Clock, error) {
-	path := os.Getenv(Setting)
+	path := os.Getenv(SettingPath)
 	if path == "" {
 		return Wall, nil
 	}
 	c, err := FromFile(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Setting, err)
+		return nil, fmt.Errorf("%s: %w", SettingPath, err)
 	}
 	return c, nil
 }
