@@ -170,3 +170,33 @@ func TestDerivedSignalSaysWhy(t *testing.T) {
 	mapped := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev3", Signal: incident.Sev4, SignalBasis: "ignored when the source has a severity"})
 	require.Equal(t, []string{"source severity Sev3 maps to sev4"}, mapped.Reasons)
 }
+
+// The breadth rules are "at least": exactly TenantsForSev1 affected tenants
+// make a sev2 outage a sev1, one fewer does not; exactly TenantsForSev2
+// reported make a sev3 a sev2, one fewer does not.
+func TestBreadthThresholdsAreInclusive(t *testing.T) {
+	cat := exampleCatalog(t)
+	rules := cat.Rules()
+	all := []string{"contoso", "northwind", "adventure-works", "tailspin", "woodgrove", "litware",
+		"proseware", "wingtip", "fourth-coffee", "alpine-ski-house", "relecloud", "margies-travel"}
+	require.Equal(t, 10, rules.TenantsForSev1, "the example catalog's rule")
+	require.Equal(t, 3, rules.TenantsForSev2, "the example catalog's rule")
+
+	outage := func(n int) incident.Triage {
+		return Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Tenants: all[:n]})
+	}
+	at := outage(rules.TenantsForSev1)
+	require.Equal(t, incident.Sev1, at.Severity, "%v", at.Reasons)
+	require.Contains(t, at.Reasons, "10 tenants affected (≥ 10): sev1")
+	below := outage(rules.TenantsForSev1 - 1)
+	require.Equal(t, incident.Sev2, below.Severity, "%v", below.Reasons)
+
+	warning := func(n int) incident.Triage {
+		return Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev2", Signal: incident.Sev3, Tenants: all[:n]})
+	}
+	at = warning(rules.TenantsForSev2)
+	require.Equal(t, incident.Sev2, at.Severity, "%v", at.Reasons)
+	require.Contains(t, at.Reasons, "3 tenants reported affected (≥ 3): sev2")
+	require.Equal(t, incident.Sev3, warning(rules.TenantsForSev2-1).Severity)
+	require.Equal(t, incident.Sev2, warning(len(all)).Severity, "a warning reported by every tenant is a sev2, never a sev1")
+}
