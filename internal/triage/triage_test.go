@@ -170,3 +170,88 @@ func TestDerivedSignalSaysWhy(t *testing.T) {
 	mapped := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev3", Signal: incident.Sev4, SignalBasis: "ignored when the source has a severity"})
 	require.Equal(t, []string{"source severity Sev3 maps to sev4"}, mapped.Reasons)
 }
+
+// The breadth rules are "at least": exactly TenantsForSev1 affected tenants
+// make a sev2 outage a sev1, one fewer does not; exactly TenantsForSev2
+// reported make a sev3 a sev2, one fewer does not.
+func TestBreadthThresholdsAreInclusive(t *testing.T) {
+	cat := exampleCatalog(t)
+	rules := cat.Rules()
+	all := []string{"contoso", "northwind", "adventure-works", "tailspin", "woodgrove", "litware",
+		"proseware", "wingtip", "fourth-coffee", "alpine-ski-house", "relecloud", "margies-travel"}
+	require.Equal(t, 10, rules.TenantsForSev1, "the example catalog's rule")
+	require.Equal(t, 3, rules.TenantsForSev2, "the example catalog's rule")
+
+	outage := func(n int) incident.Triage {
+		return Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Tenants: all[:n]})
+	}
+	at := outage(rules.TenantsForSev1)
+	require.Equal(t, incident.Sev1, at.Severity, "%v", at.Reasons)
+	require.Contains(t, at.Reasons, "10 tenants affected (≥ 10): sev1")
+	below := outage(rules.TenantsForSev1 - 1)
+	require.Equal(t, incident.Sev2, below.Severity, "%v", below.Reasons)
+
+	warning := func(n int) incident.Triage {
+		return Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev2", Signal: incident.Sev3, Tenants: all[:n]})
+	}
+	at = warning(rules.TenantsForSev2)
+	require.Equal(t, incident.Sev2, at.Severity, "%v", at.Reasons)
+	require.Contains(t, at.Reasons, "3 tenants reported affected (≥ 3): sev2")
+	require.Equal(t, incident.Sev3, warning(rules.TenantsForSev2-1).Severity)
+	require.Equal(t, incident.Sev2, warning(len(all)).Severity, "a warning reported by every tenant is a sev2, never a sev1")
+}
+
+func TestNotesForComponentsWithoutReportedTenants(t *testing.T) {
+	cat := exampleCatalog(t)
+	got := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev1", Signal: incident.Sev2, Resources: []string{dedicated}})
+	require.Equal(t, []string{"alert target sql-stamp maps to dedicated-eu", "component dedicated-eu serves contoso, woodgrove"}, got.Notes,
+		"no tenant reported: no count of reported tenants")
+	require.Empty(t, got.Reported)
+	require.Equal(t, []string{"contoso", "woodgrove"}, got.Tenants)
+}
+
+func TestTwentyNamesAreListedWhole(t *testing.T) {
+	cat := exampleCatalog(t)
+	var named []string
+	for i := range maxNamesInNote {
+		named = append(named, fmt.Sprintf("ghost-%02d", i))
+	}
+	got := Alert(cat, incident.Alert{Source: "azure-monitor", SourceSeverity: "Sev3", Signal: incident.Sev4, Tenants: named})
+	require.Equal(t, []string{"tenants named by the alert that are not in the catalog, ignored: " + strings.Join(named, ", ")}, got.Notes)
+}
+
+func TestResourceNameIsTheLastSegment(t *testing.T) {
+	for in, want := range map[string]string{
+		webRG:                "app-payroll-weu",
+		webRG + "/":          "app-payroll-weu",
+		"/x":                 "x",
+		"plain":              "plain",
+		"a//":                "a/",
+		"/subscriptions/s/":  "s",
+		"/subscriptions/s//": "/subscriptions/s/", // not a resource id: kept whole
+	} {
+		require.Equal(t, want, resourceName(in), in)
+	}
+}
+
+// The case rules are "at least" too: 1000 blocked users are a sev1, 999 a
+// sev2; 50 a sev2, 49 a sev3.
+func TestCaseThresholdsAreInclusive(t *testing.T) {
+	cat := exampleCatalog(t)
+	rules := cat.Rules()
+	sev := func(users int) incident.Severity {
+		return Case(cat, incident.CaseReport{Tenant: "contoso", Impact: incident.Impact{UsersAffected: users, Blocked: true}}).Severity
+	}
+	require.Equal(t, incident.Sev1, sev(rules.CaseUsersForSev1))
+	require.Equal(t, incident.Sev2, sev(rules.CaseUsersForSev1-1))
+	require.Equal(t, incident.Sev2, sev(rules.CaseUsersForSev2))
+	require.Equal(t, incident.Sev3, sev(rules.CaseUsersForSev2-1))
+	got := Case(cat, incident.CaseReport{Tenant: "contoso", Impact: incident.Impact{UsersAffected: 50, Blocked: true}})
+	require.Equal(t, []string{"blocked, 50 users affected (≥ 50)"}, got.Reasons)
+
+	crit := Case(cat, incident.CaseReport{Tenant: "contoso", Component: "identity", Impact: incident.Impact{UsersAffected: 5000, Blocked: true}})
+	require.Equal(t, incident.Sev1, crit.Severity, "a sev1 stays a sev1 on a critical component")
+	require.Equal(t, []string{"identity"}, crit.Components)
+	require.Len(t, crit.Reasons, 1, "nothing to shift: %v", crit.Reasons)
+	require.Equal(t, []string{"contoso"}, crit.Tenants)
+}
