@@ -157,7 +157,8 @@ type Bus struct {
 
 // Open opens (creating if needed) the queue database at path, usually
 // filepath.Join(dataDir, FileName). Only one process may have it open for
-// writing; others may use OpenReadOnly.
+// writing; others may use OpenReadOnly. Messages a previous process held
+// locked are available again at once (see releaseLocks).
 func Open(path string, opts Options) (*Bus, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
