@@ -113,6 +113,10 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	ctx := context.Background()
+	if err := b.DeclareQueue("crash", EntityOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if err := b.Send(ctx, "crash", msgs("pre", 10)...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
