@@ -54,6 +54,12 @@ func newHarness(t *testing.T) *harness {
 	b, err := localbus.Open(filepath.Join(dir, "queue.db"), localbus.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
+	// As `vigil local` does: the embedded queue has only the queues declared.
+	for _, e := range app.Entities {
+		require.NoError(t, b.DeclareQueue(e.Name, localbus.EntityOptions{
+			LockDuration: e.LockDuration, MaxDeliveryCount: e.MaxDeliveryCount, DuplicateWindow: e.DuplicateWindow,
+		}))
+	}
 	cat, err := catalog.Load("../vigil.yaml")
 	require.NoError(t, err)
 	links, err := signedlink.New(bytes.Repeat([]byte("k"), 32))

@@ -75,10 +75,10 @@ func (t *batch) declare(name, topic string, o EntityOptions) error {
 	return nil
 }
 
-// targets resolves a send: a topic's subscriptions, or a queue, created with
-// the default options if unknown. window is the duplicate-detection window:
-// a topic's is the longest of its subscriptions', so that no subscription sees
-// a message it would have dropped as a duplicate.
+// targets resolves a send: a topic's subscriptions, or a queue. The caller
+// checked that it exists (entities are never removed). window is the
+// duplicate-detection window: a topic's is the longest of its subscriptions',
+// so that no subscription sees a message it would have dropped as a duplicate.
 func (t *batch) targets(name string) (targets []*entity, window time.Duration, err error) {
 	reg := t.w.bus.reg
 	if subs, ok := reg.topics[name]; ok {
@@ -89,10 +89,7 @@ func (t *batch) targets(name string) (targets []*entity, window time.Duration, e
 	}
 	e, ok := reg.entities[name]
 	if !ok {
-		if err := t.declare(name, "", t.w.bus.defaults); err != nil {
-			return nil, 0, err
-		}
-		e = reg.entities[name]
+		return nil, 0, notDeclared(name)
 	}
 	return []*entity{e}, e.opts.DuplicateWindow, nil
 }

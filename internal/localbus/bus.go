@@ -3,7 +3,8 @@
 // peek-lock with DeliveryCount, dead-lettering after MaxDeliveryCount, scheduled
 // messages with cancellation, duplicate detection by message id, topic fan-out
 // to subscriptions, FIFO by sequence number — in one SQLite file, durably: a Send
-// that returned nil survives SIGKILL of the process.
+// that returned nil survives SIGKILL of the process. Like a namespace, it has
+// exactly the entities declared on it: anything else is "entity not found".
 //
 // All writes go through one goroutine that commits everything queued while its
 // previous commit ran in a single transaction (group commit), so concurrent
@@ -66,8 +67,7 @@ type EntityOptions struct {
 
 // Options configure a Bus.
 type Options struct {
-	// Defaults apply to entities declared without options and to queues created
-	// by a Send to an unknown name.
+	// Defaults fill the options an entity is declared without.
 	Defaults EntityOptions
 	// Now is the clock; default time.Now. Tests inject a clock.
 	Now func() time.Time
@@ -162,7 +162,8 @@ type Bus struct {
 
 // Open opens (creating if needed) the queue database at path, usually
 // filepath.Join(dataDir, FileName). Only one process may have it open for
-// writing; others may use OpenReadOnly.
+// writing; others may use OpenReadOnly. Messages a previous process held
+// locked are available again at once (see releaseLocks).
 func Open(path string, opts Options) (*Bus, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -286,12 +287,13 @@ func (b *Bus) declare(name, topic string, o EntityOptions) error {
 // Send enqueues msgs on a queue, or on every subscription of a topic, in one
 // transaction; it returns once they are durable. A message whose ID was already
 // sent to the same entity within its duplicate window is dropped without error,
-// as Service Bus does. Sending to an unknown name creates a queue.
+// as Service Bus does. An entity nobody declared is fault.NotFound, as Service
+// Bus answers for an entity the namespace does not have.
 func (b *Bus) Send(ctx context.Context, entity string, msgs ...bus.Message) error {
 	if b.readOnly {
 		return ErrReadOnly
 	}
-	if err := checkSendTarget(entity); err != nil {
+	if err := b.checkSendTarget(entity); err != nil {
 		return err
 	}
 	for i := range msgs {
@@ -319,7 +321,7 @@ func (b *Bus) Schedule(ctx context.Context, entity string, at time.Time, msg bus
 	if b.readOnly {
 		return 0, ErrReadOnly
 	}
-	if err := checkSendTarget(entity); err != nil {
+	if err := b.checkSendTarget(entity); err != nil {
 		return 0, err
 	}
 	if at.IsZero() {
@@ -344,7 +346,7 @@ func (b *Bus) Cancel(ctx context.Context, entity string, seq int64) error {
 	if b.readOnly {
 		return ErrReadOnly
 	}
-	if err := checkSendTarget(entity); err != nil {
+	if err := b.checkSendTarget(entity); err != nil {
 		return err
 	}
 	if seq <= 0 {
@@ -492,15 +494,15 @@ func checkEntityName(name string) error {
 }
 
 // checkSendTarget rejects names that cannot be sent to: Service Bus does not
-// let a sender address a subscription directly.
-func checkSendTarget(entity string) error {
+// let a sender address a subscription directly, nor an entity it does not have.
+func (b *Bus) checkSendTarget(entity string) error {
 	if err := checkEntityName(entity); err != nil {
 		return err
 	}
 	if strings.Contains(entity, subscriptionsSegment) {
 		return fault.InvalidField("entity", "cannot send to subscription %q: send to its topic", entity)
 	}
-	return nil
+	return b.reg.sendable(entity)
 }
 
 // checkMessage applies Service Bus's limits. An empty ID is refused rather

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -524,6 +525,39 @@ func TestEntityRules(t *testing.T) {
 	require.NoError(t, b.Send(ctx, "intake"), "nothing to send")
 }
 
+// TestUndeclaredEntityIsNotFound: as in a Service Bus namespace, only
+// declared entities exist; nothing creates one on the side.
+func TestUndeclaredEntityIsNotFound(t *testing.T) {
+	b, clock := openClocked(t)
+	tests := []struct {
+		name string
+		do   func() error
+	}{
+		{"send", func() error { return b.Send(ctx, "intkae", msg("m")) }},
+		{"schedule", func() error { _, err := b.Schedule(ctx, "intkae", clock.Now().Add(time.Minute), msg("m")); return err }},
+		{"cancel", func() error { return b.Cancel(ctx, "intkae", 1) }},
+		{"receive", func() error { _, err := b.Receive(ctx, "intkae", 1); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			require.True(t, fault.Is(err, fault.NotFound), "%v", err)
+			require.EqualError(t, err, `localbus: entity "intkae" does not exist: no such queue was declared (vigil local declares the app's queues)`)
+			ok, err := b.Exists("intkae")
+			require.NoError(t, err)
+			require.False(t, ok, "nothing was created")
+		})
+	}
+	all, err := b.Stats(ctx)
+	require.NoError(t, err)
+	for _, st := range all {
+		require.NotEqual(t, "intkae", st.Name)
+	}
+	// A declared queue takes sends at once.
+	require.NoError(t, b.DeclareQueue("intkae", EntityOptions{}))
+	require.NoError(t, b.Send(ctx, "intkae", msg("m")))
+}
+
 func TestReceiveRespectsContext(t *testing.T) {
 	b, _ := openBus(t, Options{})
 	require.NoError(t, b.DeclareQueue("q", EntityOptions{}))
@@ -564,21 +598,22 @@ func TestDurableAcrossCloseOpen(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b2.Close() })
 
-	require.Equal(t, EntityStats{Name: "q", Active: 2, Scheduled: 1, Locked: 1}, statsOf(t, b2, "q"))
-	require.Equal(t, []string{"m-1", "m-2"}, ids(receiveNow(t, b2, "q", 10)))
+	// The lock held by the closed Bus is released: m-0 is back at once, at
+	// its place, as its second delivery.
+	require.Equal(t, EntityStats{Name: "q", Active: 3, Scheduled: 1}, statsOf(t, b2, "q"))
+	require.ErrorIs(t, b2.Abandon(ctx, locked, "x"), ErrLockLost, "the old delivery's lock is gone")
+	back := receiveNow(t, b2, "q", 10)
+	require.Equal(t, []string{"m-0", "m-1", "m-2"}, ids(back))
+	require.Equal(t, locked.SequenceNumber, back[0].SequenceNumber)
+	require.Equal(t, 2, back[0].DeliveryCount)
 	// Options, topics and duplicate detection survived.
 	require.NoError(t, b2.Send(ctx, "q", msg("m-1")))
 	require.NoError(t, b2.Send(ctx, "t", msg("e")))
 	e := receiveNow(t, b2, "t/subscriptions/s", 1)[0]
 	require.Equal(t, "e", e.ID)
 	require.NoError(t, b2.Complete(ctx, e))
-
-	// The locked message comes back once its lock expires, as its second delivery.
-	clock.Advance(30 * time.Second)
-	back := receiveNow(t, b2, "q", 10)
-	require.Equal(t, []string{"m-0", "m-1", "m-2"}, ids(back))
-	require.Equal(t, locked.SequenceNumber, back[0].SequenceNumber)
-	require.Equal(t, 2, back[0].DeliveryCount)
+	clock.Advance(30 * time.Second) // the new locks (30 s) expire: the messages come back
+	require.Equal(t, []string{"m-0", "m-1", "m-2"}, ids(receiveNow(t, b2, "q", 10)))
 
 	// Sequence numbers keep growing, even after the newest messages are gone.
 	require.NoError(t, b2.Cancel(ctx, "q", schedSeq))
@@ -610,8 +645,12 @@ func TestOneWriterPerFile(t *testing.T) {
 }
 
 func TestOpenReadOnly(t *testing.T) {
-	b, path := openBus(t, Options{})
+	path := filepath.Join(t.TempDir(), FileName)
+	b, err := Open(path, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
 	require.NoError(t, b.DeclareQueue("empty", EntityOptions{}))
+	require.NoError(t, b.DeclareQueue("intake", EntityOptions{}))
 	require.NoError(t, b.Send(ctx, "intake", msgs("m", 3)...))
 	d := receiveNow(t, b, "intake", 1)[0]
 	require.NoError(t, b.DeadLetter(ctx, d, "Bad", "bad payload"))

@@ -22,7 +22,8 @@ const crashChildEnv = "LOCALBUS_CRASH_CHILD_DB"
 
 // TestCrashDurability SIGKILLs a process in the middle of a stream of Sends
 // and checks that every Send that had returned nil is in the database exactly
-// once, and that messages it held locked come back after their lock expires.
+// once, and that messages it held locked come back at once, not after their
+// lock duration.
 func TestCrashDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a child process")
@@ -62,9 +63,9 @@ func TestCrashDurability(t *testing.T) {
 	require.Len(t, locked, 10)
 	t.Logf("child confirmed %d sends before SIGKILL", len(sent))
 
-	// Reopen two minutes on, so that the child's one-minute locks have expired.
-	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
-	b, err := Open(path, Options{Now: later})
+	// Reopen at once: the child's one-minute locks died with it, so what it
+	// held is available now rather than in a minute.
+	b, err := Open(path, Options{})
 	require.NoError(t, err)
 	defer b.Close()
 
@@ -112,6 +113,10 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	ctx := context.Background()
+	if err := b.DeclareQueue("crash", EntityOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if err := b.Send(ctx, "crash", msgs("pre", 10)...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -141,4 +146,45 @@ func TestCrashChild(t *testing.T) {
 	}
 	wg.Wait()
 	os.Exit(0)
+}
+
+// TestOpenReleasesLocksOfTheLastProcess: what a process held locked when it
+// stopped is available to the next Open at once, DeliveryCount kept; one at
+// its MaxDeliveryCount is dead-lettered, as its expired lock would be; a
+// scheduled message keeps its time.
+func TestOpenReleasesLocksOfTheLastProcess(t *testing.T) {
+	clock := newFakeClock()
+	b, path := openBus(t, Options{Now: clock.Now})
+	require.NoError(t, b.DeclareQueue("q", EntityOptions{MaxDeliveryCount: 2}))
+	require.NoError(t, b.Send(ctx, "q", msg("held"), msg("last-try"), msg("idle")))
+	_, err := b.Schedule(ctx, "q", clock.Now().Add(time.Hour), msg("later"))
+	require.NoError(t, err)
+	require.Equal(t, "held", receiveNow(t, b, "q", 1)[0].ID) // delivery 1, held
+	lastTry := receiveNow(t, b, "q", 1)[0]
+	require.NoError(t, b.Abandon(ctx, lastTry, "retry"))
+	lastTry = receiveNow(t, b, "q", 1)[0] // delivery 2 of 2, held
+	require.Equal(t, "last-try", lastTry.ID)
+	require.Equal(t, EntityStats{Name: "q", Active: 1, Scheduled: 1, Locked: 2}, statsOf(t, b, "q"))
+	require.NoError(t, b.Close())
+
+	clock.Advance(time.Second) // well within the one-minute locks
+	b2, err := Open(path, Options{Now: clock.Now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b2.Close() })
+	require.Equal(t, EntityStats{Name: "q", Active: 2, Scheduled: 1, DeadLettered: 1}, statsOf(t, b2, "q"))
+	got := receiveNow(t, b2, "q", 10)
+	require.Equal(t, []string{"held", "idle"}, ids(got))
+	require.Equal(t, []int{2, 1}, []int{got[0].DeliveryCount, got[1].DeliveryCount})
+	dead, err := b2.PeekDeadLetters(ctx, "q", 10)
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	require.Equal(t, "last-try", dead[0].ID)
+	require.Equal(t, ReasonMaxDeliveryCountExceeded, dead[0].Reason)
+	require.Equal(t, 2, dead[0].DeliveryCount)
+	require.Equal(t, clock.Now(), dead[0].DeadLetteredAt)
+	for _, d := range got {
+		require.NoError(t, b2.Complete(ctx, d))
+	}
+	clock.Advance(time.Hour)
+	require.Equal(t, []string{"later"}, ids(receiveNow(t, b2, "q", 10)))
 }

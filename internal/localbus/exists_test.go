@@ -4,19 +4,21 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"vigil/internal/fault"
 )
 
 func TestExists(t *testing.T) {
 	b, path := openBus(t, Options{})
 	require.NoError(t, b.DeclareQueue("intake", EntityOptions{}))
 	require.NoError(t, b.DeclareSubscription("incident-events", "status", EntityOptions{}))
-	require.NoError(t, b.Send(ctx, "created-by-send", msg("m")))
+	require.True(t, fault.Is(b.Send(ctx, "never-declared", msg("m")), fault.NotFound), "a send creates nothing")
 
 	check := func(b *Bus) {
 		t.Helper()
 		for entity, want := range map[string]bool{
 			"intake":                               true,
-			"created-by-send":                      true,
+			"never-declared":                       false,
 			"incident-events/subscriptions/status": true,
 			"incident-events":                      false, // a topic: receive from its subscriptions
 			"incident-events/subscriptions/audit":  false,

@@ -35,13 +35,21 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// openBus opens a Bus in a fresh directory, closed at the end of the test.
+// testQueues are declared by openBus, with default options: only declared
+// entities exist. A test that needs other options declares again.
+var testQueues = []string{"q", "q1", "q2", "other", "intake", "escalations"}
+
+// openBus opens a Bus in a fresh directory with testQueues declared, closed
+// at the end of the test.
 func openBus(t testing.TB, opts Options) (*Bus, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), FileName)
 	b, err := Open(path, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
+	for _, q := range testQueues {
+		require.NoError(t, b.DeclareQueue(q, EntityOptions{}))
+	}
 	return b, path
 }
 

@@ -153,6 +153,8 @@ func TestClientKeepsFaultKinds(t *testing.T) {
 			func(c *Client) error {
 				return c.Send(ctx, "q", bus.Message{ID: "big", Body: make([]byte, MaxMessageSize+1)})
 			}, fault.TooLarge, "messages[0]"},
+		{"undeclared queue", &Client{URL: srv.URL + "/bus", Token: testToken},
+			func(c *Client) error { return c.Send(ctx, "nope", msg("m")) }, fault.NotFound, ""},
 		{"unreachable", &Client{URL: "http://127.0.0.1:1", Token: testToken},
 			func(c *Client) error { return c.Cancel(ctx, "q", 1) }, fault.Transient, ""},
 	}

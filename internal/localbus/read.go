@@ -11,8 +11,8 @@ import (
 )
 
 // Exists reports whether entity is a queue or a topic subscription
-// ("topic/subscriptions/name") that Receive can read from: declared, or (for a
-// queue) created by a Send. A topic itself is not such an entity. A writable
+// ("topic/subscriptions/name") that Receive can read from: one declared. A
+// topic itself is not such an entity. A writable
 // Bus answers from memory; a read-only one reads the database.
 func (b *Bus) Exists(entity string) (bool, error) {
 	if !b.readOnly {

@@ -94,7 +94,29 @@ func (r *registry) receivable(name string) (*entity, error) {
 		return nil, fault.InvalidField("entity", "%q is a topic: receive from one of its subscriptions", name)
 	}
 	if strings.Contains(name, subscriptionsSegment) {
-		return nil, fault.New(fault.NotFound, "localbus: no subscription %q (declare it first)", name)
+		return nil, fault.New(fault.NotFound, "localbus: entity %q does not exist: no such subscription was declared", name)
 	}
-	return nil, fault.New(fault.NotFound, "localbus: no queue %q (declare it or send to it first)", name)
+	return nil, notDeclared(name)
+}
+
+// sendable checks that name is a queue or a topic (one with subscriptions).
+// Entities are never removed once declared, so a check outside the writer
+// stays true.
+func (r *registry) sendable(name string) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if _, ok := r.entities[name]; ok {
+		return nil
+	}
+	if _, ok := r.topics[name]; ok {
+		return nil
+	}
+	return notDeclared(name)
+}
+
+// notDeclared is Service Bus's "entity not found", here for a queue that
+// nobody declared: a send to a misspelt name fails on a laptop as it would in
+// Azure, instead of creating a queue that nothing reads.
+func notDeclared(name string) error {
+	return fault.New(fault.NotFound, "localbus: entity %q does not exist: no such queue was declared (vigil local declares the app's queues)", name)
 }

@@ -117,6 +117,9 @@ func (w *writer) init() error {
 	if err := migrate(w.db); err != nil {
 		return err
 	}
+	if err := releaseLocks(w.db, w.bus.now().UnixNano()); err != nil {
+		return err
+	}
 	var err error
 	if w.conn, err = w.db.Conn(context.Background()); err != nil {
 		return err
@@ -125,6 +128,29 @@ func (w *writer) init() error {
 		return err
 	}
 	return w.prepare()
+}
+
+// releaseLocks frees, at Open, every lock a previous process held. The file
+// lock says that process is gone (see lock_unix.go), and its locks with it:
+// waiting out their LockDuration would only hide accepted work for a minute
+// after a crash. Each message keeps its DeliveryCount, the dead process's
+// delivery counted as Service Bus counts one whose lock expired; one at its
+// entity's MaxDeliveryCount is dead-lettered, as an expired lock would be.
+func releaseLocks(db *sql.DB, now int64) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return fmt.Errorf("release locks: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`UPDATE messages SET state = 3, lock_token = NULL, dl_reason = '`+ReasonMaxDeliveryCountExceeded+`',
+		dl_description = printf('Message could not be consumed after %d delivery attempts.', delivery_count), dl_at = ?1
+		WHERE state IN (1, 2) AND state = 2 AND delivery_count >= (SELECT max_delivery FROM entities e WHERE e.name = messages.entity)`, now); err != nil {
+		return fmt.Errorf("release locks: %w", err)
+	}
+	if _, err := tx.Exec(`UPDATE messages SET state = 0, lock_token = NULL, visible_at = ?1 WHERE state IN (1, 2) AND state = 2`, now); err != nil {
+		return fmt.Errorf("release locks: %w", err)
+	}
+	return tx.Commit()
 }
 
 // load reads the entities and the last sequence number.
