@@ -5,6 +5,7 @@
 //	go run ./cmd/vigilbench startup [-runs 20]
 //	go run ./cmd/vigilbench escalate [-incidents 200] [-delay 10s]
 //	go run ./cmd/vigilbench soak [-load 5m] [-idle 10m] [-rate 200]
+//	go run ./cmd/vigilbench storm [-alerts 6000] [-clients 16]
 package main
 
 import (
@@ -34,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup|escalate|soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: vigilbench intake|startup|escalate|soak|storm [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,6 +48,8 @@ func main() {
 		err = escalate(os.Args[2:])
 	case "soak":
 		err = soak(os.Args[2:])
+	case "storm":
+		err = storm(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
@@ -213,7 +216,26 @@ func intake(args []string) error {
 type localRun struct {
 	addr, data string
 	pid        int // vigil local's
+	logs       *lockedBuffer
 	stop       func()
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startLocal builds vigil, starts `vigil local` (with the catalog text config, when
@@ -241,9 +263,9 @@ func startLocal(config string) (*localRun, error) {
 		}
 		args = append(args, "--config", cfg)
 	}
-	var logs bytes.Buffer
+	logs := &lockedBuffer{}
 	local := exec.Command(bin, args...)
-	local.Stdout, local.Stderr = io.Discard, &logs
+	local.Stdout, local.Stderr = io.Discard, logs
 	if err := local.Start(); err != nil {
 		return fail(err)
 	}
@@ -252,7 +274,7 @@ func startLocal(config string) (*localRun, error) {
 		stop()
 		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
-	return &localRun{addr: addr, data: data, pid: local.Process.Pid, stop: stop}, nil
+	return &localRun{addr: addr, data: data, pid: local.Process.Pid, logs: logs, stop: stop}, nil
 }
 
 func percentiles(ds []time.Duration) string {
