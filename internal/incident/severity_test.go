@@ -60,18 +60,20 @@ func TestSeverityJSONAndText(t *testing.T) {
 
 func TestHumanDurations(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		0:                          "0m",
-		-time.Minute:               "0m",
-		time.Nanosecond:            "0s",
-		45 * time.Second:           "45s",
-		time.Minute:                "1m",
-		90 * time.Second:           "2m",
-		30 * time.Minute:           "30m",
-		time.Hour:                  "1h",
-		75 * time.Minute:           "1h15m",
-		24 * time.Hour:             "1d",
-		49*time.Hour + time.Minute: "2d1h1m",
-		14 * 24 * time.Hour:        "14d",
+		0:                                     "0m",
+		-time.Minute:                          "0m",
+		time.Nanosecond:                       "0s",
+		59*time.Second + 400*time.Millisecond: "59s",
+		59*time.Second + 600*time.Millisecond: "1m",
+		45 * time.Second:                      "45s",
+		time.Minute:                           "1m",
+		90 * time.Second:                      "2m",
+		30 * time.Minute:                      "30m",
+		time.Hour:                             "1h",
+		75 * time.Minute:                      "1h15m",
+		24 * time.Hour:                        "1d",
+		49*time.Hour + time.Minute:            "2d1h1m",
+		14 * 24 * time.Hour:                   "14d",
 	} {
 		require.Equal(t, want, Human(d), d.String())
 	}
