@@ -414,6 +414,35 @@ func TestFireOnToTheFinalStepAndPastIt(t *testing.T) {
 	assert.Empty(t, f.Reminder)
 }
 
+func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
+	cat, err := catalog.Parse("t.yaml", []byte(testCatalog+extra+`
+  - id: both
+    steps:
+      - {reminder: Open a Severity A support request, delay: 1m}
+      - {targets: [rotation:later], delay: 5m, reminder: Call the vendor}
+      - {targets: [person:ann], delay: 5m, reminder: Check the status page}
+      - {targets: [person:bob], delay: 5m, reminder: Call the vendor}
+`))
+	require.NoError(t, err)
+	now := at(t, "2026-10-19T10:00:00Z")
+	pol, _ := cat.Policy("reminding")
+	f := oncall.NewSchedule(cat, nil).Fire(pol, 2, 1, now)
+	require.Len(t, f.Pages, 1)
+	assert.Equal(t, incident.Page{Cycle: 2, Position: 2, Round: 1, Step: 2, Person: "ann", Via: "person:ann", Reminder: "Call the vendor", At: now}, f.Pages[0],
+		"nobody was on call to do it: the next person paged is asked")
+	assert.Equal(t, "Call the vendor", f.Reminder, "and the timeline says it")
+	assert.Equal(t, []string{"Step 1 (round 1) skipped: nobody on call in rotation:later"}, f.Skipped)
+
+	both, _ := cat.Policy("both")
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, 1, now)
+	assert.Equal(t, "Open a Severity A support request; Call the vendor; Check the status page", f.Reminder)
+	assert.Equal(t, f.Reminder, f.Pages[0].Reminder)
+	assert.Equal(t, "(no targets)", strings.TrimPrefix(f.Skipped[0], "Step 1 (round 1) skipped: nobody on call in "), "a reminder-only step")
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, 2, now)
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, f.Next, now)
+	assert.Equal(t, "Call the vendor", f.Pages[0].Reminder, "a later firing says only its own")
+}
+
 func TestFireSaysAnOverrideReachedThem(t *testing.T) {
 	cat := load(t)
 	pol, _ := cat.Policy("main")
