@@ -120,8 +120,8 @@ func Human(d time.Duration) string {
 	if d <= 0 {
 		return "0m"
 	}
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	if s := d.Round(time.Second); s < time.Minute {
+		return fmt.Sprintf("%ds", int(s/time.Second))
 	}
 	d = d.Round(time.Minute)
 	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)

@@ -173,21 +173,32 @@ func (s Schedule) Fire(p *catalog.EscalationPolicy, cycle, from int, now time.Ti
 				where = "Final step"
 			}
 			f.Skipped = append(f.Skipped, fmt.Sprintf("%s skipped: nobody on call in %s", where, joinTargets(step.Targets)))
-			if step.Reminder != "" && f.Reminder == "" {
-				f.Reminder = step.Reminder
-			}
+			f.remind(step.Reminder)
 			continue
 		}
+		// What a step skipped on the way asked for (a reminder-only step:
+		// "open a support request") is said with the page that follows.
+		f.remind(step.Reminder)
 		for i, person := range people {
 			f.Pages = append(f.Pages, incident.Page{Cycle: cycle, Position: n, Round: round, Step: number, Final: final,
-				Person: person, Via: via[i], Reminder: step.Reminder, At: now})
+				Person: person, Via: via[i], Reminder: f.Reminder, At: now})
 		}
-		f.Reminder = step.Reminder
 		f.Next, f.DueAt = n+1, now.Add(step.Delay)
 		return f
 	}
 	f.Next, f.Done = Positions(p)+1, true
 	return f
+}
+
+// remind adds a step's reminder to what firing says, once.
+func (f *Fired) remind(r string) {
+	switch {
+	case r == "" || slices.Contains(strings.Split(f.Reminder, "; "), r):
+	case f.Reminder == "":
+		f.Reminder = r
+	default:
+		f.Reminder += "; " + r
+	}
 }
 
 // targets resolves a step's targets to distinct people at t, with how each was reached.

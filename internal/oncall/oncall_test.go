@@ -1,6 +1,7 @@
 package oncall_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vigil/internal/catalog"
+	"vigil/internal/fault"
+	"vigil/internal/incident"
 	"vigil/internal/oncall"
 )
 
@@ -231,4 +234,260 @@ func TestPolicyForRoutesAndOwners(t *testing.T) {
 	pol, ok = cat.PolicyFor(3, nil)
 	require.True(t, ok, "falls back to the triage team's policy")
 	assert.Equal(t, "main", pol.ID)
+}
+
+// extra is testCatalog with policies and hours that reach the corners.
+const extra = `
+  - id: reminding
+    steps:
+      - {targets: [rotation:later], delay: 5m, reminder: Call the vendor}
+      - {targets: [person:ann], delay: 5m}
+    final: {targets: [rotation:ny], delay: 10m}
+`
+
+func TestOverrideLimits(t *testing.T) {
+	cat := load(t)
+	now := at(t, "2026-10-19T10:00:00Z")
+	o, err := oncall.NewOverride(cat, "o", "primary", "cat", now, now.Add(90*24*time.Hour), "exactly ninety days", "user:ann", now)
+	require.NoError(t, err)
+	assert.Equal(t, oncall.Override{ID: "o", Rotation: "primary", Person: "cat", Start: now, End: now.Add(90 * 24 * time.Hour),
+		Reason: "exactly ninety days", By: "user:ann", CreatedAt: now}, o)
+
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now, now.Add(90*24*time.Hour+time.Nanosecond), "", "user:ann", now)
+	assert.Equal(t, "end", fault.FieldOf(err))
+	assert.ErrorContains(t, err, "an override lasts at most 90 days")
+
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now, now.Add(time.Hour), strings.Repeat("x", 501), "user:ann", now)
+	assert.Equal(t, "reason", fault.FieldOf(err))
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now, now.Add(time.Hour), strings.Repeat("x", 500), "user:ann", now)
+	assert.NoError(t, err)
+
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now, now, "", "user:ann", now)
+	assert.Equal(t, "end", fault.FieldOf(err), "an empty span")
+	assert.ErrorContains(t, err, "must be after start")
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now.Add(-time.Hour), now, "", "user:ann", now)
+	assert.ErrorContains(t, err, "is in the past", "ending now is over")
+	_, err = oncall.NewOverride(cat, "o", "primary", "cat", now, time.Time{}, "", "user:ann", now)
+	assert.Equal(t, "end", fault.FieldOf(err))
+	assert.ErrorContains(t, err, "is required")
+
+	local := time.FixedZone("CET", 3600)
+	o, err = oncall.NewOverride(cat, "o", "primary", "cat", now.In(local), now.Add(time.Hour).In(local), "", "user:ann", now)
+	require.NoError(t, err)
+	assert.Equal(t, time.UTC, o.Start.Location(), "stored in UTC")
+	assert.Equal(t, time.UTC, o.End.Location())
+}
+
+func TestEndingAnOverrideEarly(t *testing.T) {
+	cat := load(t)
+	now := at(t, "2026-10-19T10:00:00Z")
+	o, err := oncall.NewOverride(cat, "o", "primary", "cat", now.Add(-time.Hour), now.Add(time.Hour), "", "user:ann", now.Add(-time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, o.EndEarly("user:bob", now))
+	assert.Equal(t, now, o.End)
+	assert.Equal(t, incident.Actor("user:bob"), o.EndedBy)
+	assert.Equal(t, now, o.EndedAt)
+	sh, _ := oncall.NewSchedule(cat, []oncall.Override{o}).OnCall("primary", now)
+	assert.Equal(t, "ann", sh.Person, "the rotation's own schedule applies again")
+	assert.True(t, fault.Is(o.EndEarly("user:bob", now), fault.Conflict), "ended already")
+
+	future, err := oncall.NewOverride(cat, "f", "primary", "cat", now.Add(time.Hour), now.Add(2*time.Hour), "", "user:ann", now)
+	require.NoError(t, err)
+	require.NoError(t, future.EndEarly("user:bob", now))
+	assert.Equal(t, future.Start, future.End, "one not started never starts")
+	sh, _ = oncall.NewSchedule(cat, []oncall.Override{future}).OnCall("primary", now.Add(time.Hour))
+	assert.Nil(t, sh.Override)
+}
+
+func TestOverridesApplyOnlyToTheirRotationAndSpan(t *testing.T) {
+	cat := load(t)
+	now := at(t, "2026-10-19T10:00:00Z")
+	o, err := oncall.NewOverride(cat, "o", "secondary", "max", now, now.Add(time.Hour), "", "user:ann", now)
+	require.NoError(t, err)
+	s := oncall.NewSchedule(cat, []oncall.Override{o})
+	sh, _ := s.OnCall("primary", now)
+	assert.Equal(t, "ann", sh.Person, "another rotation's override")
+	sh, _ = s.OnCall("secondary", now)
+	assert.Equal(t, "max", sh.Person, "from its start")
+	assert.Equal(t, oncall.Shift{Rotation: "secondary", Person: "max", From: now, Until: now.Add(time.Hour), Override: &o}, sh)
+	sh, _ = s.OnCall("secondary", now.Add(time.Hour))
+	assert.Equal(t, "cat", sh.Person, "to its end, not including it")
+	_, ok := s.OnCall("nope", now)
+	assert.False(t, ok, "no such rotation")
+
+	// Overlapping: the one created last wins, whatever the order given.
+	o2, err := oncall.NewOverride(cat, "o2", "secondary", "ann", now, now.Add(time.Hour), "", "user:ann", now.Add(time.Minute))
+	require.NoError(t, err)
+	for _, ovs := range [][]oncall.Override{{o, o2}, {o2, o}} {
+		sh, _ = oncall.NewSchedule(cat, ovs).OnCall("secondary", now.Add(time.Minute))
+		assert.Equal(t, "ann", sh.Person)
+	}
+}
+
+func TestShiftSpansAndOrder(t *testing.T) {
+	cat := load(t)
+	s := oncall.NewSchedule(cat, nil)
+	sh, ok := s.OnCall("secondary", at(t, "2026-10-19T10:00:00Z"))
+	require.True(t, ok)
+	assert.Equal(t, oncall.Shift{Rotation: "secondary", Person: "cat", From: at(t, "2026-10-19T08:00:00Z"), Until: at(t, "2026-10-20T08:00:00Z")},
+		oncall.Shift{Rotation: sh.Rotation, Person: sh.Person, From: sh.From.UTC(), Until: sh.Until.UTC()})
+	sh, _ = s.OnCall("secondary", at(t, "2026-10-19T07:59:59Z"))
+	assert.Equal(t, at(t, "2026-10-18T08:00:00Z"), sh.From.UTC(), "before the hand-off: yesterday's shift")
+
+	// Week three of primary is ann's again, 09:00 London to 09:00 London.
+	sh, _ = s.OnCall("primary", at(t, "2026-11-03T12:00:00Z"))
+	assert.Equal(t, "ann", sh.Person)
+	assert.Equal(t, at(t, "2026-11-01T09:00:00Z"), sh.From.UTC())
+	assert.Equal(t, at(t, "2026-11-08T09:00:00Z"), sh.Until.UTC())
+	sh, _ = s.OnCall("primary", at(t, "2026-11-10T12:00:00Z"))
+	assert.Equal(t, "bob", sh.Person)
+
+	_, ok = s.OnCall("later", at(t, "2029-12-31T23:59:59Z"))
+	assert.False(t, ok)
+	sh, ok = s.OnCall("later", at(t, "2030-01-01T09:00:00Z"))
+	assert.True(t, ok)
+	assert.Equal(t, "max", sh.Person)
+}
+
+func TestPositions(t *testing.T) {
+	cat := load(t)
+	pol, _ := cat.Policy("main")
+	for _, c := range []struct {
+		position, round, step int
+		final, ok             bool
+	}{
+		{0, 0, 0, false, false},
+		{1, 1, 1, false, true},
+		{3, 1, 3, false, true},
+		{4, 2, 1, false, true},
+		{6, 2, 3, false, true},
+		{7, 2, 4, true, true},
+		{8, 0, 0, false, false},
+	} {
+		step, round, number, final, ok := oncall.At(pol, c.position)
+		assert.Equal(t, c.ok, ok, "position %d", c.position)
+		assert.Equal(t, []int{c.round, c.step}, []int{round, number}, "position %d", c.position)
+		assert.Equal(t, c.final, final, "position %d", c.position)
+		if c.ok {
+			want := pol.Final
+			if !c.final {
+				want = &pol.Steps[c.step-1]
+			}
+			assert.Same(t, want, step, "position %d", c.position)
+		}
+	}
+	for _, c := range []struct {
+		round, step, want int
+		ok                bool
+	}{
+		{1, 1, 1, true}, {1, 3, 3, true}, {2, 1, 4, true}, {2, 3, 6, true},
+		{0, 1, 0, false}, {3, 1, 0, false}, {1, 0, 0, false}, {1, 4, 0, false},
+	} {
+		got, ok := oncall.PositionOf(pol, c.round, c.step)
+		assert.Equal(t, c.ok, ok, "round %d step %d", c.round, c.step)
+		assert.Equal(t, c.want, got, "round %d step %d", c.round, c.step)
+	}
+	empty, _ := cat.Policy("empty")
+	assert.Equal(t, 1, oncall.Positions(empty), "one step, no repeat, no final")
+}
+
+func TestFireOnToTheFinalStepAndPastIt(t *testing.T) {
+	cat, err := catalog.Parse("t.yaml", []byte(testCatalog+extra))
+	require.NoError(t, err)
+	pol, _ := cat.Policy("reminding")
+	f := oncall.NewSchedule(cat, nil).Fire(pol, 2, 3, at(t, "2027-03-14T12:00:00Z"))
+	require.Len(t, f.Pages, 1)
+	assert.Equal(t, incident.Page{Cycle: 2, Position: 3, Round: 1, Step: 3, Final: true, Person: "bob", Via: "rotation:ny", At: at(t, "2027-03-14T12:00:00Z")}, f.Pages[0])
+	assert.Empty(t, f.Reminder, "the final step has none")
+	assert.Equal(t, 4, f.Next)
+	assert.Equal(t, at(t, "2027-03-14T12:10:00Z"), f.DueAt)
+
+	f = oncall.NewSchedule(cat, nil).Fire(pol, 2, 3, at(t, "2027-03-01T12:00:00Z"))
+	assert.Equal(t, []string{"Final step skipped: nobody on call in rotation:ny"}, f.Skipped)
+	assert.True(t, f.Done)
+	assert.Equal(t, 4, f.Next)
+
+	empty, _ := cat.Policy("empty")
+	f = oncall.NewSchedule(cat, nil).Fire(empty, 1, 1, at(t, "2026-10-19T10:00:00Z"))
+	assert.Equal(t, 2, f.Next, "spent: past the last position")
+	assert.Equal(t, []string{"Step 1 (round 1) skipped: nobody on call in rotation:later, team:nobody"}, f.Skipped)
+	assert.Empty(t, f.Reminder)
+}
+
+func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
+	cat, err := catalog.Parse("t.yaml", []byte(testCatalog+extra+`
+  - id: both
+    steps:
+      - {reminder: Open a Severity A support request, delay: 1m}
+      - {targets: [rotation:later], delay: 5m, reminder: Call the vendor}
+      - {targets: [person:ann], delay: 5m, reminder: Check the status page}
+      - {targets: [person:bob], delay: 5m, reminder: Call the vendor}
+`))
+	require.NoError(t, err)
+	now := at(t, "2026-10-19T10:00:00Z")
+	pol, _ := cat.Policy("reminding")
+	f := oncall.NewSchedule(cat, nil).Fire(pol, 2, 1, now)
+	require.Len(t, f.Pages, 1)
+	assert.Equal(t, incident.Page{Cycle: 2, Position: 2, Round: 1, Step: 2, Person: "ann", Via: "person:ann", Reminder: "Call the vendor", At: now}, f.Pages[0],
+		"nobody was on call to do it: the next person paged is asked")
+	assert.Equal(t, "Call the vendor", f.Reminder, "and the timeline says it")
+	assert.Equal(t, []string{"Step 1 (round 1) skipped: nobody on call in rotation:later"}, f.Skipped)
+
+	both, _ := cat.Policy("both")
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, 1, now)
+	assert.Equal(t, "Open a Severity A support request; Call the vendor; Check the status page", f.Reminder)
+	assert.Equal(t, f.Reminder, f.Pages[0].Reminder)
+	assert.Equal(t, "(no targets)", strings.TrimPrefix(f.Skipped[0], "Step 1 (round 1) skipped: nobody on call in "), "a reminder-only step")
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, 2, now)
+	f = oncall.NewSchedule(cat, nil).Fire(both, 1, f.Next, now)
+	assert.Equal(t, "Call the vendor", f.Pages[0].Reminder, "a later firing says only its own")
+}
+
+func TestFireSaysAnOverrideReachedThem(t *testing.T) {
+	cat := load(t)
+	pol, _ := cat.Policy("main")
+	now := at(t, "2026-10-19T10:00:00Z")
+	o, err := oncall.NewOverride(cat, "o", "primary", "bob", now, now.Add(time.Hour), "", "user:ann", now)
+	require.NoError(t, err)
+	f := oncall.NewSchedule(cat, []oncall.Override{o}).Fire(pol, 1, 1, now)
+	assert.Equal(t, "bob", f.Pages[0].Person)
+	assert.Equal(t, "rotation:primary (override)", f.Pages[0].Via)
+}
+
+func TestRotationsAPolicyPages(t *testing.T) {
+	cat, err := catalog.Parse("t.yaml", []byte(testCatalog+extra))
+	require.NoError(t, err)
+	main, _ := cat.Policy("main")
+	assert.Equal(t, []string{"primary", "later", "secondary"}, oncall.Rotations(main), "each once, the final step's person is none")
+	rem, _ := cat.Policy("reminding")
+	assert.Equal(t, []string{"later", "ny"}, oncall.Rotations(rem), "the final step's rotation too")
+	assert.Len(t, rem.Steps, 2, "the policy itself is not changed")
+}
+
+func TestBusinessHoursEdges(t *testing.T) {
+	cat := load(t)
+	team, _ := cat.Team("ops")
+	bh := team.BusinessHours
+	// Tuesday 2026-10-27, London on GMT: local time is UTC.
+	for when, open := range map[string]bool{
+		"2026-10-27T08:59:59Z": false,
+		"2026-10-27T09:00:00Z": true,
+		"2026-10-27T09:30:00Z": true,
+		"2026-10-27T16:59:59Z": true,
+		"2026-10-27T17:00:00Z": false,
+		"2026-10-31T12:00:00Z": false, // Saturday
+	} {
+		assert.Equal(t, open, oncall.Open(bh, at(t, when)), when)
+	}
+	assert.Equal(t, at(t, "2026-10-28T09:00:00Z"), oncall.NextOpen(bh, at(t, "2026-10-27T17:00:00Z")).UTC(), "closing time: tomorrow")
+	assert.Equal(t, at(t, "2026-10-27T09:00:00Z"), oncall.NextOpen(bh, at(t, "2026-10-27T08:59:00Z")).UTC(), "just before opening: today")
+}
+
+func TestBusinessHoursOneDayAWeek(t *testing.T) {
+	cat, err := catalog.Parse("t.yaml", []byte(strings.Replace(testCatalog, "days: [mon, tue, wed, thu, fri]", "days: [tue]", 1)))
+	require.NoError(t, err)
+	team, _ := cat.Team("ops")
+	bh := team.BusinessHours
+	assert.Equal(t, at(t, "2026-11-03T09:00:00Z"), oncall.NextOpen(bh, at(t, "2026-10-27T18:00:00Z")).UTC(), "after Tuesday's hours: next Tuesday")
+	assert.Equal(t, at(t, "2026-10-27T09:00:00Z"), oncall.NextOpen(bh, at(t, "2026-10-26T10:00:00Z")).UTC(), "Monday: Tuesday")
 }
