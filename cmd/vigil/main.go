@@ -21,7 +21,7 @@ Usage:
                run the whole function app on this machine (embedded store and queue)
   vigil serve  the custom handler the Azure Functions host starts (reads its settings from the environment)
   vigil check  [--config vigil.yaml]   validate the catalog
-  vigil queues [--data ./.vigil]       queue depths and dead letters of a local run
+  vigil queues [--data ./.vigil]       queue depths, dead letters and parked messages of a local run
   vigil package [-o vigil.zip]         build the zip the Functions host runs (linux/amd64)
   vigil deploy [--plan-only] [--yes] [-var-file f.tfvars]... [--infra infra]
                provision with Terraform (infra/), then publish the package to the function app

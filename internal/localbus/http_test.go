@@ -44,36 +44,6 @@ func serveBus(t *testing.T) (*Bus, *fakeClock, *httptest.Server) {
 	return b, clock, srv
 }
 
-func TestHTTPRoundTrip(t *testing.T) {
-	b, clock, srv := serveBus(t)
-	c := &Client{URL: srv.URL + "/bus/", Token: testToken}
-
-	m := bus.Message{ID: "a-1", Body: []byte{0, 1, 2, 0xff}, ContentType: "application/octet-stream", Subject: "s",
-		Properties: map[string]string{"tenantId": "t-7"}}
-	require.NoError(t, c.Send(ctx, "intake", m, msg("a-2")))
-	require.NoError(t, c.Send(ctx, "intake", m), "duplicate, dropped")
-	got := receiveNow(t, b, "intake", 10)
-	require.Equal(t, []string{"a-1", "a-2"}, ids(got))
-	require.Equal(t, m, got[0].Message)
-
-	at := clock.Now().Add(time.Minute)
-	seq, err := c.Schedule(ctx, "escalations", at, msg("esc-1"))
-	require.NoError(t, err)
-	require.Positive(t, seq)
-	again, err := c.Schedule(ctx, "escalations", at, msg("esc-1"))
-	require.NoError(t, err)
-	require.Equal(t, seq, again, "a duplicate Schedule answers the original's number")
-	keep, err := c.Schedule(ctx, "escalations", at, msg("esc-2"))
-	require.NoError(t, err)
-
-	require.NoError(t, c.Cancel(ctx, "escalations", seq))
-	require.NoError(t, c.Cancel(ctx, "escalations", seq), "idempotent")
-	clock.Advance(time.Minute)
-	delivered := receiveNow(t, b, "escalations", 10)
-	require.Equal(t, []string{"esc-2"}, ids(delivered))
-	require.Equal(t, keep, delivered[0].SequenceNumber)
-}
-
 func TestHTTPErrors(t *testing.T) {
 	_, _, srv := serveBus(t)
 	tests := []struct {

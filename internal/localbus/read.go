@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"vigil/internal/bus"
 	"vigil/internal/fault"
 )
 
@@ -115,6 +116,55 @@ func (b *Bus) PeekDeadLetters(ctx context.Context, entity string, max int) ([]De
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("localbus: peek dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Peeked is a message waiting on an entity (available, scheduled or locked),
+// seen without locking it.
+type Peeked struct {
+	bus.Message
+	Entity         string
+	SequenceNumber int64
+	DeliveryCount  int
+	EnqueuedAt     time.Time
+}
+
+// PeekMessages returns up to max of the messages waiting on entity, newest
+// first, without changing them: what an operator reads on a queue nothing
+// receives from, such as the app's poison queue. A message whose last lock
+// expired at MaxDeliveryCount is a dead letter (PeekDeadLetters), not here.
+func (b *Bus) PeekMessages(ctx context.Context, entity string, max int) ([]Peeked, error) {
+	if max < 1 {
+		return nil, fault.InvalidField("max", "must be at least 1")
+	}
+	rows, err := b.reads.QueryContext(ctx, `
+		SELECT m.seq, m.msg_id, m.body, m.content_type, m.subject, m.props, m.enqueued_at, m.delivery_count
+		FROM messages m JOIN entities e ON e.name = m.entity
+		WHERE m.entity = ?1 AND m.state IN (0, 1, 2)
+			AND NOT (m.state = 2 AND m.visible_at <= ?2 AND m.delivery_count >= e.max_delivery)
+		ORDER BY m.seq DESC
+		LIMIT ?3`, entity, b.now().UnixNano(), max)
+	if err != nil {
+		return nil, fmt.Errorf("localbus: peek: %w", err)
+	}
+	defer rows.Close()
+	var out []Peeked
+	for rows.Next() {
+		p := Peeked{Entity: entity}
+		var props sql.NullString
+		var enqueued int64
+		if err := rows.Scan(&p.SequenceNumber, &p.ID, &p.Body, &p.ContentType, &p.Subject, &props, &enqueued, &p.DeliveryCount); err != nil {
+			return nil, fmt.Errorf("localbus: peek: %w", err)
+		}
+		if p.Properties, err = decodeProps(props); err != nil {
+			return nil, fmt.Errorf("localbus: peek: message %d: %w", p.SequenceNumber, err)
+		}
+		p.EnqueuedAt = time.Unix(0, enqueued).UTC()
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("localbus: peek: %w", err)
 	}
 	return out, nil
 }
