@@ -198,7 +198,7 @@ func Open(path string, opts Options) (*Bus, error) {
 		lock.release()
 		return nil, err
 	}
-	go b.w.run()
+	b.w.start()
 	return b, nil
 }
 

@@ -5,20 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"vigil/internal/fault"
+	"vigil/internal/groupcommit"
 )
 
-// The writer owns the database's only write connection. SQLite admits one
-// writer at a time, and every state change here (send, lock, settle) must be
-// durable before it is reported, so all of them go through one goroutine that
-// runs whatever was queued while its previous commit was in flight as ONE
-// transaction: one fsync for the lot (group commit). Under load a batch holds
-// as many operations as there are concurrent callers; when idle, a lone call
-// commits at once, so no latency is traded for throughput.
+// The writer owns the database's only write connection. Every state change
+// here (send, lock, settle) must be durable before it is reported, so all of
+// them run on one goroutine in shared transactions (group commit, see
+// internal/groupcommit): one fsync for whatever was submitted while the
+// previous commit was in flight.
 //
 // Receive's lock-and-fetch runs in these batches too, rather than on a read
 // connection: taking a lock is a write that must be durable (DeliveryCount has
@@ -30,13 +26,7 @@ type writer struct {
 	bus  *Bus
 	db   *sql.DB
 	conn *sql.Conn
-
-	ops chan *op
-	// submitMu lets stop close ops without racing a submitter: submitters hold
-	// it shared while they hand an op over.
-	submitMu sync.RWMutex
-	stopped  bool
-	exited   chan struct{}
+	gc   *groupcommit.Writer[*batch]
 
 	// Owned by the writer goroutine.
 	lastSeq int64 // last sequence number committed
@@ -45,26 +35,11 @@ type writer struct {
 	st statements
 }
 
+var _ groupcommit.Backend[*batch] = (*writer)(nil)
+
 // maxBatchOps bounds one transaction so that a flood of operations cannot
 // hold its first callers hostage for long.
 const maxBatchOps = 512
-
-const (
-	opPending int32 = iota
-	opRunning
-	opCancelled
-)
-
-// op is one caller's unit of work in a batch. apply returns an error only for
-// a database failure, which aborts the whole batch; outcomes the caller must
-// see (lock lost, conflict) are recorded by apply in the caller's variables.
-type op struct {
-	ctx   context.Context
-	state atomic.Int32
-	apply func(*batch) error
-	done  chan struct{}
-	err   error
-}
 
 type statements struct {
 	begin, commit, rollback                  *sql.Stmt
@@ -93,7 +68,7 @@ func openWriter(b *Bus, path string) (*writer, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	w := &writer{bus: b, db: db, ops: make(chan *op, 1024), exited: make(chan struct{}), dedup: newDedupIndex()}
+	w := &writer{bus: b, db: db, dedup: newDedupIndex()}
 	if err := w.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("localbus: open %s: %w", path, err)
@@ -228,118 +203,35 @@ func (w *writer) prepare() error {
 	return err
 }
 
-// do runs apply in the next batch and waits for its commit. Once the writer
-// has started on the op, do waits for the outcome even if ctx ends, so that an
-// error always means "not committed" and nil always means "durable".
+// start starts the writer goroutine.
+func (w *writer) start() { w.gc = groupcommit.New[*batch](w, maxBatchOps, ErrClosed) }
+
+// do runs apply in the next batch and waits for its commit: an error means
+// not committed, nil means durable (see groupcommit.Writer.Do). apply returns
+// an error only for a database failure, which aborts its batch; outcomes the
+// caller must see (lock lost, conflict) it records in the caller's variables.
 func (w *writer) do(ctx context.Context, apply func(*batch) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
-	w.submitMu.RLock()
-	if w.stopped {
-		w.submitMu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case w.ops <- o:
-	case <-ctx.Done():
-		w.submitMu.RUnlock()
-		return ctx.Err()
-	}
-	w.submitMu.RUnlock()
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opPending, opCancelled) {
-			return ctx.Err()
+	return w.gc.Do(ctx, func(t *batch) error {
+		if err := apply(t); err != nil {
+			return fmt.Errorf("localbus: %w", err)
 		}
-		<-o.done
-		return o.err
-	}
+		return nil
+	})
 }
 
-// run is the writer goroutine.
-func (w *writer) run() {
-	defer close(w.exited)
-	batch := make([]*op, 0, maxBatchOps)
-	for first := range w.ops {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < maxBatchOps {
-			select {
-			case o, ok := <-w.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		w.execute(batch)
-		clear(batch) // drop references for the GC
-	}
-}
-
-func (w *writer) execute(ops []*op) {
-	live := make([]*op, 0, len(ops))
-	for _, o := range ops {
-		if !o.state.CompareAndSwap(opPending, opRunning) {
-			continue // its caller gave up and has returned
-		}
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
-			close(o.done)
-			continue
-		}
-		live = append(live, o)
-	}
-	if len(live) == 0 {
-		return
-	}
-	if err := w.commit(live); err != nil {
-		if len(live) == 1 {
-			live[0].err = err
-		} else {
-			// Isolate: one op's failure must not fail the others.
-			for _, o := range live {
-				o.err = w.commit([]*op{o})
-			}
-		}
-	}
-	for _, o := range live {
-		close(o.done)
-	}
-}
-
-// commit applies ops in one transaction.
-func (w *writer) commit(ops []*op) (err error) {
+// Begin starts a batch (groupcommit.Backend, on the writer goroutine).
+func (w *writer) Begin() (*batch, error) {
 	t := &batch{w: w, now: w.bus.now().UnixNano(), seq: w.lastSeq, dedupRowid: w.dedup.lastRowid, prunedBelow: w.dedup.prunedBelow}
 	w.dedup.expire(t.now)
 	if _, err := w.st.begin.Exec(); err != nil {
-		return fmt.Errorf("localbus: begin: %w", err)
+		return nil, fmt.Errorf("localbus: begin: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_, rbErr := w.st.rollback.Exec()
-			_ = rbErr // the transaction may already be gone (SQLite rolls back on some I/O errors)
-			t.revert()
-		}
-	}()
-	// A bug in one op must fail that batch, not kill the writer and hang
-	// every caller after it. Runs before the rollback above (LIFO).
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.New(fault.Internal, "localbus: panic in batch: %v", r)
-		}
-	}()
-	for _, o := range ops {
-		if err := o.apply(t); err != nil {
-			return fmt.Errorf("localbus: %w", err)
-		}
-	}
+	return t, nil
+}
+
+// Commit records the sequence counter, prunes the duplicate log and commits;
+// only then does the in-memory state move on and receivers wake.
+func (w *writer) Commit(t *batch) error {
 	if err := t.finish(); err != nil {
 		return fmt.Errorf("localbus: %w", err)
 	}
@@ -354,13 +246,16 @@ func (w *writer) commit(ops []*op) (err error) {
 	return nil
 }
 
+// Rollback undoes a failed batch, on disk and in the registry and dedup index.
+func (w *writer) Rollback(t *batch) {
+	_, rbErr := w.st.rollback.Exec()
+	_ = rbErr // the transaction may already be gone (SQLite rolls back on some I/O errors)
+	t.revert()
+}
+
 // stop lets every submitted op finish, then closes the database.
 func (w *writer) stop() error {
-	w.submitMu.Lock()
-	w.stopped = true
-	close(w.ops)
-	w.submitMu.Unlock()
-	<-w.exited
+	w.gc.Close()
 	// Fold the log into the database so that readers, and the next Open, start
 	// from a small WAL. Best effort: a reader in another process may hold it.
 	_, _ = w.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)

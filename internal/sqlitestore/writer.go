@@ -10,18 +10,20 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"vigil/internal/fault"
+	"vigil/internal/groupcommit"
 )
 
-// Group commit. Every write is one statement, and with synchronous=FULL each
-// commit costs an fsync; one commit per write would cap the store at the
-// disk's fsync rate. So one goroutine owns the write connection, takes every
-// write waiting at that moment, runs them in one transaction and commits once.
+// Group commit (internal/groupcommit). Every write is one statement, and with
+// synchronous=FULL each commit costs an fsync; one commit per write would cap
+// the store at the disk's fsync rate. So one goroutine owns the write
+// connection and runs every write waiting at that moment in one transaction.
 // A write's caller hears back only after that commit is on disk.
 //
 // A statement that fails on a constraint is undone by SQLite alone (the
-// statement journal) and the rest of the batch goes on; any other failure
-// rolls the whole batch back and every write in it fails as transient, to be
-// retried by its caller.
+// statement journal): its caller gets the error and the rest of the batch goes
+// on. Any other failure rolls the batch back and its writes run again one by
+// one, so each caller gets its own verdict; a write that still fails is
+// transient, to be retried by its caller.
 
 const maxBatch = 256
 
@@ -57,29 +59,18 @@ var writeSQL = [numStmts]string{
 	stmtUpdateBundle: `UPDATE bundles SET version = ?, doc = ? WHERE key = ? AND version = ?`,
 }
 
-type writeOp struct {
-	ctx  context.Context
-	stmt int
-	args []any
-	done chan writeResult // buffered: the writer never blocks on a caller
-}
-
-type writeResult struct {
-	rows int64
-	err  error
-}
-
 type writer struct {
 	conn  *sql.Conn
 	stmts [numStmts]*sql.Stmt
-	ops   chan *writeOp
-	quit  chan struct{}
-	wg    sync.WaitGroup
+	gc    *groupcommit.Writer[*writer]
 	once  sync.Once
-
-	mu     sync.RWMutex // held shared while handing a write over, exclusively to close
-	closed bool
 }
+
+var (
+	_ groupcommit.Backend[*writer] = (*writer)(nil)
+
+	errClosed = fault.New(fault.Transient, "store is closed")
+)
 
 func newWriter(db *sql.DB) (*writer, error) {
 	ctx := context.Background()
@@ -87,7 +78,7 @@ func newWriter(db *sql.DB) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{conn: conn, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+	w := &writer{conn: conn}
 	for i, q := range writeSQL {
 		if w.stmts[i], err = conn.PrepareContext(ctx, q); err != nil {
 			w.closeStmts()
@@ -95,107 +86,52 @@ func newWriter(db *sql.DB) (*writer, error) {
 			return nil, err
 		}
 	}
-	w.wg.Add(1)
-	go w.run()
+	w.gc = groupcommit.New[*writer](w, maxBatch, errClosed)
 	return w, nil
 }
 
 // exec runs one write statement and returns the rows it changed, once its
 // batch is committed.
 func (w *writer) exec(ctx context.Context, stmt int, args ...any) (int64, error) {
-	op := &writeOp{ctx: ctx, stmt: stmt, args: args, done: make(chan writeResult, 1)}
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return 0, fault.New(fault.Transient, "store is closed")
-	}
-	select {
-	case w.ops <- op:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return 0, fault.Wrap(fault.Transient, ctx.Err(), "store write not started")
-	}
-	// Once handed over, the write may commit: wait for the verdict rather than
-	// return early and leave the caller unsure.
-	r := <-op.done
-	return r.rows, r.err
-}
-
-func (w *writer) run() {
-	defer w.wg.Done()
-	batch := make([]*writeOp, 0, maxBatch)
-	for {
-		select {
-		case op := <-w.ops:
-			batch = append(batch[:0], op)
-		case <-w.quit:
-			w.drain()
-			return
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-w.ops:
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		w.commit(batch)
-		clear(batch)
-	}
-}
-
-// drain fails writes still queued at close.
-func (w *writer) drain() {
-	for {
-		select {
-		case op := <-w.ops:
-			op.done <- writeResult{err: fault.New(fault.Transient, "store is closed")}
-		default:
-			return
-		}
-	}
-}
-
-func (w *writer) commit(batch []*writeOp) {
-	ctx := context.Background()
-	results := make([]writeResult, len(batch))
-	fail := func(err error) {
-		for _, op := range batch {
-			op.done <- writeResult{err: fault.Wrap(fault.Transient, err, "store write")}
-		}
-	}
-	if _, err := w.conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		fail(err)
-		return
-	}
-	for i, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			results[i].err = fault.Wrap(fault.Transient, err, "store write not started")
-			continue
-		}
-		res, err := w.stmts[op.stmt].ExecContext(ctx, op.args...)
+	var rows int64
+	var stmtErr error
+	err := w.gc.Do(ctx, func(*writer) error {
+		rows, stmtErr = 0, nil
+		res, err := w.stmts[stmt].ExecContext(context.Background(), args...)
 		if err != nil {
-			if !statementOnly(err) {
-				_, _ = w.conn.ExecContext(ctx, `ROLLBACK`)
-				fail(err)
-				return
+			if statementOnly(err) {
+				stmtErr = err
+				return nil
 			}
-			results[i].err = err
-			continue
+			return err
 		}
-		results[i].rows, results[i].err = res.RowsAffected()
+		rows, stmtErr = res.RowsAffected()
+		return nil
+	})
+	switch {
+	case err == nil:
+		return rows, stmtErr
+	case errors.Is(err, errClosed):
+		return 0, err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return 0, fault.Wrap(fault.Transient, err, "store write not started")
 	}
-	if _, err := w.conn.ExecContext(ctx, `COMMIT`); err != nil {
-		_, _ = w.conn.ExecContext(ctx, `ROLLBACK`)
-		fail(err)
-		return
-	}
-	for i, op := range batch {
-		op.done <- results[i]
-	}
+	return 0, fault.Wrap(fault.Transient, err, "store write")
+}
+
+// Begin, Commit and Rollback run the writer's transactions (groupcommit.Backend).
+func (w *writer) Begin() (*writer, error) {
+	_, err := w.conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`)
+	return w, err
+}
+
+func (w *writer) Commit(*writer) error {
+	_, err := w.conn.ExecContext(context.Background(), `COMMIT`)
+	return err
+}
+
+func (w *writer) Rollback(*writer) {
+	_, _ = w.conn.ExecContext(context.Background(), `ROLLBACK`) // may already be gone after an I/O error
 }
 
 // statementOnly tells a failure SQLite undid by itself (a constraint) from one
@@ -205,14 +141,11 @@ func statementOnly(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }
 
+// close lets the writes under way finish, then closes the connection.
 func (w *writer) close() error {
 	var err error
 	w.once.Do(func() {
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
-		close(w.quit)
-		w.wg.Wait()
+		w.gc.Close()
 		w.closeStmts()
 		err = w.conn.Close()
 	})
