@@ -396,3 +396,26 @@ func TestAnIncidentListedButNotDueIsRewrittenSoItsIndexCatchesUp(t *testing.T) {
 	assert.Empty(t, due)
 	assert.Empty(t, s.told(incident.NotifyStatusLate))
 }
+
+// Publishing an update everywhere takes its resend off the index at once:
+// the incident is next due when the cadence says, not listed for a resend
+// that is no longer owed.
+func TestAPublishedUpdateIsNoLongerDueForAResend(t *testing.T) {
+	s, pub := newStatusSim(t)
+	id := s.sev1WithComms("ann")
+	s.now = t0.Add(time.Minute)
+	u, err := s.post(id, "ann", update("Investigating.", s.now.Add(30*time.Minute)))
+	require.NoError(t, err)
+	posted, err := s.store.GetIncident(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, u.At.Add(2*time.Minute), posted.CommsDue(), "owed a resend until published")
+
+	s.run(s.now) // the status message, no sweep
+	require.Equal(t, []string{u.ID}, pub.sent())
+	inc := s.onlyIncident()
+	require.True(t, inc.Comms.Updates[0].Done)
+	assert.Equal(t, u.At.Add(30*time.Minute), inc.CommsDue(), "the cadence, from the update")
+	due, err := s.store.ListDueStatus(context.Background(), u.At.Add(29*time.Minute), 10)
+	require.NoError(t, err)
+	assert.Empty(t, due)
+}
