@@ -424,8 +424,8 @@ func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
       - {targets: [person:bob], delay: 5m, reminder: Call the vendor}
   - id: same
     steps:
-      - {targets: [rotation:later], delay: 5m, reminder: Call the vendor}
-      - {targets: [person:ann], delay: 5m, reminder: Call the vendor}
+      - {targets: [rotation:later], delay: 5m, reminder: "Call the vendor; then the manager"}
+      - {targets: [person:ann], delay: 5m, reminder: "Call the vendor; then the manager"}
 `))
 	require.NoError(t, err)
 	now := at(t, "2026-10-19T10:00:00Z")
@@ -448,7 +448,7 @@ func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
 
 	same, _ := cat.Policy("same")
 	f = oncall.NewSchedule(cat, nil).Fire(same, 1, 1, now)
-	assert.Equal(t, "Call the vendor", f.Reminder, "said once")
+	assert.Equal(t, "Call the vendor; then the manager", f.Reminder, "said once")
 }
 
 func TestFireSaysAnOverrideReachedThem(t *testing.T) {
