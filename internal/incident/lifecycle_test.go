@@ -252,3 +252,30 @@ func TestAppliedKeysAreBounded(t *testing.T) {
 	require.True(t, inc.seen("k1"))
 	require.True(t, inc.seen(fmt.Sprint("k", maxAppliedKeys)))
 }
+
+func TestRepeatsPastTheBoundAreCountedOnceElided(t *testing.T) {
+	inc := open(t)
+	for i := range maxRepeatEvents + 5 {
+		_, err := inc.ApplyAlert(firing("a1"), Triage{Severity: Sev2}, fmt.Sprint("m-", i), "", t0)
+		require.NoError(t, err)
+	}
+	require.Len(t, eventsOf(inc, EventAlert), maxRepeatEvents, "the first 50 repeats listed")
+	elided := eventsOf(inc, EventRepeatsElided)
+	require.Len(t, elided, 1)
+	require.Equal(t, "More than 50 repeats: further repeats are counted in alertCount, not listed", elided[0].Text)
+	require.Equal(t, EventRepeatsElided, inc.Timeline[len(inc.Timeline)-1].Kind, "said once, at the 51st; later repeats add nothing")
+	require.Len(t, inc.Timeline, 2+maxRepeatEvents+1)
+}
+
+func TestTriageNotesWithoutReportedTenantsCarryNoData(t *testing.T) {
+	inc, err := NewFromAlert("INC-1", firing("a1"), Triage{Severity: Sev2, Notes: []string{"component web-app named by the alert: used"}}, "m1", t0)
+	require.NoError(t, err)
+	notes := eventsOf(inc, EventTriage)
+	require.Len(t, notes, 1)
+	require.Nil(t, notes[0].Data)
+}
+
+func TestTheCustomerSeesAnIncidentUpdateWhereverItIs(t *testing.T) {
+	c := &Case{ID: "CS-1", State: CaseEscalated, Public: []PublicNote{{Kind: NoteIncident, Text: "only", Ref: "u1"}}}
+	require.Equal(t, &PublicNote{Kind: NoteIncident, Text: "only", Ref: "u1"}, c.ForCustomer().Incident)
+}

@@ -79,19 +79,14 @@ func TestHumanDurations(t *testing.T) {
 	}
 }
 
+// The promises each severity makes, as the guidance gives them.
 func TestDefaultExpectations(t *testing.T) {
-	exp := DefaultExpectations()
-	require.Len(t, exp, 4)
-	for _, s := range []Severity{Sev1, Sev2} {
-		require.True(t, exp[s].StatusPage, s)
-		require.True(t, exp[s].Review, s)
-		require.Equal(t, UrgencyHigh, exp[s].Urgency, s)
-	}
-	for _, s := range []Severity{Sev3, Sev4} {
-		require.False(t, exp[s].StatusPage, s)
-		require.Equal(t, UrgencyLow, exp[s].Urgency, s)
-	}
-	require.Equal(t, 5*time.Minute, exp[Sev1].AcknowledgeWithin)
-	require.Equal(t, 30*time.Minute, exp[Sev1].UpdateEvery)
-	require.Equal(t, time.Hour, exp[Sev2].UpdateEvery)
+	require.Equal(t, map[Severity]Expectations{
+		Sev1: {AcknowledgeWithin: 5 * time.Minute, Urgency: UrgencyHigh, StatusPage: true, UpdateEvery: 30 * time.Minute, ResolveWithin: 4 * time.Hour, Review: true},
+		Sev2: {AcknowledgeWithin: 15 * time.Minute, Urgency: UrgencyHigh, StatusPage: true, UpdateEvery: time.Hour, ResolveWithin: 8 * time.Hour, Review: true},
+		Sev3: {AcknowledgeWithin: 4 * time.Hour, Urgency: UrgencyLow, ResolveWithin: 72 * time.Hour},
+		Sev4: {AcknowledgeWithin: 24 * time.Hour, Urgency: UrgencyLow, ResolveWithin: 14 * 24 * time.Hour},
+	}, DefaultExpectations())
+	require.Equal(t, Severity(1), Sev1)
+	require.Equal(t, []Severity{1, 2, 3, 4}, Severities)
 }

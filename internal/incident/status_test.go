@@ -358,6 +358,17 @@ func TestPublishStatus(t *testing.T) {
 	require.Equal(t, u, again)
 	require.Len(t, inc.Comms.Updates, 1)
 
+	later := d
+	later.ETA = d.ETA.Add(15 * time.Minute)
+	moved, isNew, err := inc.PublishStatus(later, "user:ana", at.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, isNew, "another estimate within ten minutes is news")
+	require.Equal(t, "INC-1-u2", moved.ID)
+	_, isNew, err = inc.PublishStatus(later, "user:ana", at.Add(11*time.Minute))
+	require.NoError(t, err)
+	require.True(t, isNew, "ten minutes after: news again, however alike")
+	inc.Comms.Updates = inc.Comms.Updates[:1]
+
 	// Another author, another estimate, or later: new updates.
 	u2, isNew, err := inc.PublishStatus(d, "user:bo", at.Add(time.Minute))
 	require.NoError(t, err)
@@ -453,6 +464,16 @@ func TestPublicationsAndWhatIsOwed(t *testing.T) {
 
 	_, ok = (&Comms{}).Latest()
 	require.False(t, ok)
+}
+
+// The pace of resends, and the day they are given up after.
+func TestRepublishingPace(t *testing.T) {
+	require.Equal(t, 2*time.Minute, republishAfter)
+	require.Equal(t, 5*time.Minute, republishEvery)
+	require.Equal(t, 24*time.Hour, RepublishFor)
+	require.Equal(t, 7*24*time.Hour, maxETAAhead)
+	require.Equal(t, 5000, MaxStatusMessage)
+	require.Equal(t, 200, maxStatusUpdates)
 }
 
 func TestTouchAlwaysMovesUpdatedAt(t *testing.T) {

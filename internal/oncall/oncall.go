@@ -158,6 +158,8 @@ type Fired struct {
 	Next  int
 	DueAt time.Time
 	Done  bool
+	// said are the reminders in Reminder, each once.
+	said []string
 }
 
 // Fire pages the first position from `from` that has somebody to page, skipping
@@ -192,13 +194,11 @@ func (s Schedule) Fire(p *catalog.EscalationPolicy, cycle, from int, now time.Ti
 
 // remind adds a step's reminder to what firing says, once.
 func (f *Fired) remind(r string) {
-	switch {
-	case r == "" || slices.Contains(strings.Split(f.Reminder, "; "), r):
-	case f.Reminder == "":
-		f.Reminder = r
-	default:
-		f.Reminder += "; " + r
+	if r == "" || slices.Contains(f.said, r) {
+		return
 	}
+	f.said = append(f.said, r)
+	f.Reminder = strings.Join(f.said, "; ")
 }
 
 // targets resolves a step's targets to distinct people at t, with how each was reached.

@@ -422,6 +422,10 @@ func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
       - {targets: [rotation:later], delay: 5m, reminder: Call the vendor}
       - {targets: [person:ann], delay: 5m, reminder: Check the status page}
       - {targets: [person:bob], delay: 5m, reminder: Call the vendor}
+  - id: same
+    steps:
+      - {targets: [rotation:later], delay: 5m, reminder: "Call the vendor; then the manager"}
+      - {targets: [person:ann], delay: 5m, reminder: "Call the vendor; then the manager"}
 `))
 	require.NoError(t, err)
 	now := at(t, "2026-10-19T10:00:00Z")
@@ -441,6 +445,10 @@ func TestFireSaysASkippedStepsReminderWithThePageThatFollows(t *testing.T) {
 	f = oncall.NewSchedule(cat, nil).Fire(both, 1, 2, now)
 	f = oncall.NewSchedule(cat, nil).Fire(both, 1, f.Next, now)
 	assert.Equal(t, "Call the vendor", f.Pages[0].Reminder, "a later firing says only its own")
+
+	same, _ := cat.Policy("same")
+	f = oncall.NewSchedule(cat, nil).Fire(same, 1, 1, now)
+	assert.Equal(t, "Call the vendor; then the manager", f.Reminder, "said once")
 }
 
 func TestFireSaysAnOverrideReachedThem(t *testing.T) {
