@@ -48,6 +48,10 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
 }
 
+// retryAfter is how long a caller told to retry waits, in seconds: enough
+// for the worker to be restarted.
+const retryAfter = "5"
+
 func tooLargeMessage(limit int64) string {
 	return fmt.Sprintf("the request body is over the limit of %d bytes (%s)", limit, bodyLimitSetting)
 }

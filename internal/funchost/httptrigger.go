@@ -35,9 +35,13 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveDev proxies developer pages (VIGIL_DEV=1) to the worker at the same path.
 func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
+	unavailable := func(w http.ResponseWriter, _ *http.Request, _ error) {
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the worker is not running; try again")
+	}
 	base, err := h.worker.endpoint(r.Context())
 	if err != nil {
-		http.Error(w, "worker unavailable: "+err.Error(), http.StatusBadGateway)
+		unavailable(w, r, err)
 		return
 	}
 	target, _ := url.Parse(base)
@@ -47,8 +51,8 @@ func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: h.transport,
-		ErrorLog:  nil,
+		Transport:    h.transport,
+		ErrorHandler: unavailable,
 	}
 	proxy.ServeHTTP(w, r)
 }
@@ -142,8 +146,11 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 		err = h.sendOutputs(ctx, fn, res)
 	}
 	if err != nil {
-		// Azure answers a failed invocation with a bare 500 and drops its outputs.
-		w.WriteHeader(http.StatusInternalServerError)
+		// The outputs are dropped, as Azure drops them. Azure answers a bare
+		// 500; the local host says to retry, since the work may have been done
+		// before the worker failed and a retry is what duplicate detection is for.
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the function failed before it answered; try again")
 		h.invocationLog(r.Context(), fn, trigger, id, start, "", err)
 		return
 	}
