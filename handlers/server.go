@@ -23,7 +23,8 @@ type Server struct {
 	// Now reads the clock once per invocation; tests replace it.
 	Now func() time.Time
 	Log *slog.Logger
-	// Dev, when set, serves developer pages under /dev/ (local runs only).
+	// Dev, when set, serves developer pages under /dev/ (local runs only,
+	// where responders name themselves: a 401 then says how).
 	Dev http.Handler
 	// RequireAlertSignIn makes the Azure Monitor intake refuse a request that
 	// App Service Authentication did not sign in (the action group's secure

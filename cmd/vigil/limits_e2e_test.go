@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -142,4 +143,30 @@ func rssKB(t *testing.T, pid int, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// TestLocalErrorsAreJSON: under vigil local, an unknown route is a JSON 404,
+// a responder call without an identity says how to identify locally, and
+// `vigil local --help` is not an error.
+func TestLocalErrorsAreJSON(t *testing.T) {
+	help := exec.Command(vigilBin, "local", "--help")
+	out, err := help.Output()
+	require.NoError(t, err, "exit status 0")
+	require.Contains(t, string(out), "-addr")
+
+	r := startLocal(t, t.TempDir(), repoRoot, freeAddr(t))
+	for _, path := range []string{"/api/no-such-thing", "/nowhere"} {
+		resp, err := http.Get("http://" + r.addr + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+		require.JSONEq(t, `{"error":{"code":"not_found","message":"no function answers GET `+path+`"}}`, string(body))
+	}
+	var problem struct {
+		Error struct{ Code, Message string }
+	}
+	require.Equal(t, http.StatusUnauthorized, r.getJSON("/api/incidents", "", &problem))
+	require.Contains(t, problem.Error.Message, "X-MS-CLIENT-PRINCIPAL-NAME")
 }

@@ -279,12 +279,21 @@ func TestHTTPRoutingAdminAndDevPages(t *testing.T) {
 
 	resp, _ = a.do(t, a.request(t, "GET", "/API/Cases/c-1", nil))
 	require.Equal(t, 200, resp.StatusCode, "routes match case-insensitively")
-	resp, _ = a.do(t, a.request(t, "DELETE", "/api/cases/c-1", nil))
-	require.Equal(t, 404, resp.StatusCode, "a method the function does not take is a 404, as in the host")
-	resp, _ = a.do(t, a.request(t, "GET", "/api/nothing-here", nil))
-	require.Equal(t, 404, resp.StatusCode)
-	resp, _ = a.do(t, a.request(t, "GET", "/elsewhere", nil))
-	require.Equal(t, 404, resp.StatusCode)
+	resp, body = a.do(t, a.request(t, "DELETE", "/api/cases/c-1", nil))
+	requireNotFound(t, resp, body, "DELETE /api/cases/c-1")
+	resp, body = a.do(t, a.request(t, "GET", "/api/nothing-here", nil))
+	requireNotFound(t, resp, body, "GET /api/nothing-here")
+	resp, body = a.do(t, a.request(t, "GET", "/elsewhere", nil))
+	requireNotFound(t, resp, body, "GET /elsewhere")
+}
+
+// requireNotFound checks a 404 from the host: JSON, never sniffed.
+func requireNotFound(t *testing.T, resp *http.Response, body []byte, what string) {
+	t.Helper()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s: a method the function does not take is a 404, as in the host", what)
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.JSONEq(t, `{"error":{"code":"not_found","message":"no function answers `+what+`"}}`, string(body))
 }
 
 func TestHTTPBodyOver100MBIs413(t *testing.T) {

@@ -66,7 +66,7 @@ func (h *Host) serveFunction(w http.ResponseWriter, r *http.Request) {
 		prefix = "/" + h.cfg.routePrefix + "/"
 	}
 	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
-		http.NotFound(w, r)
+		h.notFound(w, r)
 		return
 	}
 	rest := path[len(prefix):]
@@ -78,7 +78,13 @@ func (h *Host) serveFunction(w http.ResponseWriter, r *http.Request) {
 		h.serveHTTPTrigger(w, r, fn, params)
 		return
 	}
-	http.NotFound(w, r)
+	h.notFound(w, r)
+}
+
+// notFound answers a request no function takes. Azure's host answers an
+// empty 404; the local host answers in the app's JSON error shape.
+func (h *Host) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no function answers %s %s", r.Method, r.URL.Path))
 }
 
 func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *function, params []param) {
