@@ -500,8 +500,19 @@ func TestResponderRoutesNeedAnIdentity(t *testing.T) {
 	// A function key proves a key, not a person.
 	keyOnly := fixture(t, "submit-case-json.json")
 	_, resp := h.invoke("ListIncidents", keyOnly)
-	out, _ := res(t, resp)
+	out, body := res(t, resp)
 	require.Equal(t, http.StatusUnauthorized, out.StatusCode)
+	require.Contains(t, body["error"].(map[string]any)["message"], "Entra ID login", "in Azure: sign in")
+
+	// Under vigil local (the one place with developer pages) there is no
+	// login: the answer says how to name oneself.
+	h.srv.Dev = http.NotFoundHandler()
+	for _, fn := range []string{"ListIncidents", "GetCase"} {
+		_, resp = h.invoke(fn, anonymous)
+		out, body = res(t, resp)
+		require.Equal(t, http.StatusUnauthorized, out.StatusCode, fn)
+		require.Contains(t, body["error"].(map[string]any)["message"], "under vigil local, send the header X-MS-CLIENT-PRINCIPAL-NAME", fn)
+	}
 }
 
 func TestPoisonMessageIsParkedWithItsReason(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 // host also passes the authenticated identities in the request binding. Under
 // `vigil local` there is no platform login: the caller sends X-MS-CLIENT-PRINCIPAL-NAME
 // itself, which is for local use only.
-func responder(req *HTTPRequest) (string, error) {
+func (s *Server) responder(req *HTTPRequest) (string, error) {
 	if name := principalFromClaims(req.Header("X-MS-CLIENT-PRINCIPAL")); name != "" {
 		return name, nil
 	}
@@ -27,7 +27,16 @@ func responder(req *HTTPRequest) (string, error) {
 	if name := principalFromIdentities(req.Identities); name != "" {
 		return name, nil
 	}
-	return "", fault.New(fault.Unauthorized, "a responder identity is required: sign in through the app's Entra ID login")
+	return "", fault.New(fault.Unauthorized, "a responder identity is required: %s", s.signInHow())
+}
+
+// signInHow says how a responder identifies: through Easy Auth in Azure; under
+// `vigil local` (which alone serves the developer pages) by naming oneself.
+func (s *Server) signInHow() string {
+	if s.Dev != nil {
+		return "under vigil local, send the header X-MS-CLIENT-PRINCIPAL-NAME with the principal (or e-mail) of a person in the catalog"
+	}
+	return "sign in through the app's Entra ID login"
 }
 
 type clientPrincipal struct {

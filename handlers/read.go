@@ -109,8 +109,8 @@ func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) H
 		}
 		return jsonHTTP(http.StatusOK, view)
 	}
-	if _, err := responder(req); err != nil {
-		return s.errorHTTP(fault.New(fault.Unauthorized, "open this case with its private link (token) or sign in as a responder"))
+	if _, err := s.responder(req); err != nil {
+		return s.errorHTTP(fault.New(fault.Unauthorized, "open this case with its private link (token), or as a responder %s", s.signInHow()))
 	}
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)

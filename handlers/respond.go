@@ -24,7 +24,7 @@ const maxActionBytes = 64 << 10
 // signedIn returns the responder behind a request: 401 without a sign-in, 403 for
 // someone vigil.yaml does not list.
 func (s *Server) signedIn(req *HTTPRequest) (app.Responder, error) {
-	principal, err := responder(req)
+	principal, err := s.responder(req)
 	if err != nil {
 		return app.Responder{}, err
 	}

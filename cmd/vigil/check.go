@@ -16,8 +16,8 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vigil.yaml", "catalog file")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	cat, err := catalog.Load(*path)
 	var problems catalog.Problems

@@ -19,8 +19,8 @@ func pkg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := fs.String("root", ".", "the project root (host.json, functions/, cmd/vigil)")
 	config := fs.String("config", deploy.ConfigName, "the catalog to ship, relative to --root")
 	ver := fs.String("version", "", "the version stamped into the binary (default: git describe)")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	p, err := deploy.BuildPackage(ctx, deploy.PackageOptions{
 		Root: *root, Config: *config, Output: *out, Version: versionOf(*root, *ver), Log: stdout,
@@ -44,8 +44,8 @@ func deployCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	root := fs.String("root", ".", "the project root the package is built from")
 	config := fs.String("config", deploy.ConfigName, "the catalog to ship, relative to --root")
 	prebuilt := fs.String("package", "", "publish this zip (from `vigil package`) instead of building one")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	return deploy.Run(ctx, deploy.Options{
 		Dir: *infra, VarFiles: varFiles, PlanOnly: *planOnly, Yes: *yes,

@@ -32,8 +32,8 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", ".vigil", "data directory (embedded store and queue)")
 	config := fs.String("config", "vigil.yaml", "catalog file")
 	appDir := fs.String("app", ".", "app directory holding host.json and functions/")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags parses a subcommand's flags. --help (-h) prints the usage on
+// stdout and ends with status 0; a bad flag prints the error and the usage on
+// stderr and ends with status 2.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		fs.SetOutput(stderr)
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitError(0)
+	}
+	fs.SetOutput(stderr)
+	fmt.Fprintln(stderr, err)
+	fs.Usage()
+	return exitError(2)
 }
 
 // exitError ends the program with a status and no further message.

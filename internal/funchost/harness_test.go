@@ -78,6 +78,13 @@ func newFakeWorker(t *testing.T) *fakeWorker {
 		// Any answer means ready; the real handlers answer 404 here.
 		http.NotFound(rw, nil)
 	})
+	mux.HandleFunc("/dev/hang-up", func(rw http.ResponseWriter, r *http.Request) {
+		// What a crash looks like from the host: the connection drops.
+		conn, _, err := http.NewResponseController(rw).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
 	mux.HandleFunc("/dev/", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(rw, "<h1>outbox</h1> path="+r.URL.Path+" query="+r.URL.RawQuery)
@@ -275,6 +282,14 @@ func (a *testApp) do(t testing.TB, req *http.Request) (*http.Response, []byte) {
 func (a *testApp) request(t testing.TB, method, path string, body io.Reader) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, a.url+path, body)
+	require.NoError(t, err)
+	return req
+}
+
+// requestTo builds a GET of url.
+func (a *testApp) requestTo(t testing.TB, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)
 	return req
 }

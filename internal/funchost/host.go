@@ -94,6 +94,8 @@ type Host struct {
 	// Settable by tests in this package.
 	readyTimeout time.Duration
 	drainTimeout time.Duration
+	// bodyLimit bounds an HTTP request body (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).
+	bodyLimit int64
 	// timerAfter waits d for the named timer function; stop cancels the wait.
 	timerAfter func(function string, d time.Duration) (fire <-chan time.Time, stop func() bool)
 
@@ -138,6 +140,10 @@ func New(o Options) (*Host, error) {
 		return nil, err
 	}
 	sortFunctions(fns)
+	limit, err := bodyLimit(settings(o.Env))
+	if err != nil {
+		return nil, err
+	}
 	for _, fn := range fns {
 		if o.Bus == nil && (fn.trigger == kindServiceBus || len(fn.sbOutputs) > 0) {
 			return nil, fmt.Errorf("funchost: function %q uses Service Bus but Options.Bus is nil", fn.name)
@@ -153,6 +159,7 @@ func New(o Options) (*Host, error) {
 		now:          o.Now,
 		readyTimeout: defaultReadyTimeout,
 		drainTimeout: defaultDrainTimeout,
+		bodyLimit:    limit,
 		timerAfter:   realTimerAfter,
 		ready:        make(chan struct{}),
 	}

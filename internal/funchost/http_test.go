@@ -213,7 +213,9 @@ func TestHTTPReturnValueWithoutBodyIsTheBody(t *testing.T) {
 	require.JSONEq(t, `{"statusCode":202}`, string(body))
 }
 
-func TestHTTPFailedInvocationAnswers500AndDropsOutputs(t *testing.T) {
+// TestHTTPFailedInvocationAnswers503AndDropsOutputs: a failed invocation
+// drops its outputs, as in Azure, and tells the caller to retry, in JSON.
+func TestHTTPFailedInvocationAnswers503AndDropsOutputs(t *testing.T) {
 	a := startApp(t, appConfig{})
 	release := make(chan struct{})
 	defer close(release)
@@ -250,8 +252,7 @@ func TestHTTPFailedInvocationAnswers500AndDropsOutputs(t *testing.T) {
 			a.worker.handle("CreateCase", func(w http.ResponseWriter, inv invocation) { tt.respond(w) })
 			req := a.request(t, "POST", "/api/cases", strings.NewReader(`{"tenantId":"t-7"}`))
 			resp, body := a.do(t, req)
-			require.Equal(t, 500, resp.StatusCode)
-			require.Empty(t, body)
+			requireRetry(t, resp, body)
 			st := a.stats(t, "intake")
 			require.Zero(t, st.Active+st.Locked, "outputs of a failed invocation are discarded")
 			require.Eventually(t, func() bool { return strings.Contains(a.logs.String(), tt.logged) },
@@ -271,15 +272,28 @@ func TestHTTPRoutingAdminAndDevPages(t *testing.T) {
 	resp, body = a.do(t, a.request(t, "GET", "/dev/outbox?tenant=t-7", nil))
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "<h1>outbox</h1> path=/dev/outbox query=tenant=t-7", string(body))
+	resp, body = a.do(t, a.request(t, "GET", "/dev/hang-up", nil))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "a worker failing a dev page")
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	require.Contains(t, string(body), `"code":"unavailable"`)
 
 	resp, _ = a.do(t, a.request(t, "GET", "/API/Cases/c-1", nil))
 	require.Equal(t, 200, resp.StatusCode, "routes match case-insensitively")
-	resp, _ = a.do(t, a.request(t, "DELETE", "/api/cases/c-1", nil))
-	require.Equal(t, 404, resp.StatusCode, "a method the function does not take is a 404, as in the host")
-	resp, _ = a.do(t, a.request(t, "GET", "/api/nothing-here", nil))
-	require.Equal(t, 404, resp.StatusCode)
-	resp, _ = a.do(t, a.request(t, "GET", "/elsewhere", nil))
-	require.Equal(t, 404, resp.StatusCode)
+	resp, body = a.do(t, a.request(t, "DELETE", "/api/cases/c-1", nil))
+	requireNotFound(t, resp, body, "DELETE /api/cases/c-1")
+	resp, body = a.do(t, a.request(t, "GET", "/api/nothing-here", nil))
+	requireNotFound(t, resp, body, "GET /api/nothing-here")
+	resp, body = a.do(t, a.request(t, "GET", "/elsewhere", nil))
+	requireNotFound(t, resp, body, "GET /elsewhere")
+}
+
+// requireNotFound checks a 404 from the host: JSON, never sniffed.
+func requireNotFound(t *testing.T, resp *http.Response, body []byte, what string) {
+	t.Helper()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s: a method the function does not take is a 404, as in the host", what)
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.JSONEq(t, `{"error":{"code":"not_found","message":"no function answers `+what+`"}}`, string(body))
 }
 
 func TestHTTPBodyOver100MBIs413(t *testing.T) {
@@ -293,4 +307,15 @@ func TestHTTPBodyOver100MBIs413(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 413, resp.StatusCode)
 	require.Empty(t, a.worker.callsOf("CreateCase"))
+}
+
+// requireRetry checks the answer to a failed invocation: 503, Retry-After,
+// and the app's JSON error shape.
+func requireRetry(t *testing.T, resp *http.Response, body []byte) {
+	t.Helper()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.JSONEq(t, `{"error":{"code":"unavailable","message":"the function failed before it answered; try again"}}`, string(body))
 }

@@ -13,12 +13,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
-
-// maxRequestBody is Kestrel's default request body limit in the Functions host.
-const maxRequestBody = 100 << 20
 
 // serveHTTP is the host's front door: function routes, the admin status
 // endpoint, and /dev/ pages proxied to the worker.
@@ -39,9 +35,13 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveDev proxies developer pages (VIGIL_DEV=1) to the worker at the same path.
 func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
+	unavailable := func(w http.ResponseWriter, _ *http.Request, _ error) {
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the worker is not running; try again")
+	}
 	base, err := h.worker.endpoint(r.Context())
 	if err != nil {
-		http.Error(w, "worker unavailable: "+err.Error(), http.StatusBadGateway)
+		unavailable(w, r, err)
 		return
 	}
 	target, _ := url.Parse(base)
@@ -51,14 +51,11 @@ func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: h.transport,
-		ErrorLog:  nil,
+		Transport:    h.transport,
+		ErrorHandler: unavailable,
 	}
 	proxy.ServeHTTP(w, r)
 }
-
-// routeParams pools the per-request route values.
-var routeParams = sync.Pool{New: func() any { p := make([]param, 0, 4); return &p }}
 
 // serveFunction finds the httpTrigger for the request (most specific route
 // first; a method mismatch is a 404, as in the host) and invokes it.
@@ -69,58 +66,71 @@ func (h *Host) serveFunction(w http.ResponseWriter, r *http.Request) {
 		prefix = "/" + h.cfg.routePrefix + "/"
 	}
 	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
-		http.NotFound(w, r)
+		h.notFound(w, r)
 		return
 	}
 	rest := path[len(prefix):]
-	pp := routeParams.Get().(*[]param)
-	defer func() { *pp = (*pp)[:0]; routeParams.Put(pp) }()
 	for _, fn := range h.routes {
-		params, ok := fn.route.match(rest, (*pp)[:0])
+		params, ok := fn.route.match(rest, nil)
 		if !ok || !fn.allowsMethod(r.Method) {
 			continue
 		}
-		*pp = params
 		h.serveHTTPTrigger(w, r, fn, params)
 		return
 	}
-	http.NotFound(w, r)
+	h.notFound(w, r)
+}
+
+// notFound answers a request no function takes. Azure's host answers an
+// empty 404; the local host answers in the app's JSON error shape.
+func (h *Host) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no function answers %s %s", r.Method, r.URL.Path))
 }
 
 func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *function, params []param) {
 	start := time.Now()
 	id := newUUID()
 	trigger := "http " + r.Method + " " + r.URL.Path
-	if r.ContentLength > maxRequestBody {
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		h.invocationLog(r.Context(), fn, trigger, id, start, "rejected 413 (body over 100 MB)", nil)
+	tooLarge := func() {
+		// The rest of the body is not read: the connection cannot carry
+		// another request, and the server must not try to drain it first.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeMessage(h.bodyLimit))
+		h.invocationLog(r.Context(), fn, trigger, id, start, fmt.Sprintf("rejected 413 (body over %d bytes)", h.bodyLimit), nil)
+	}
+	// Refuse by Content-Length before reading anything, and bound the read
+	// in any case: a caller cannot make the host read past the limit.
+	if r.ContentLength > h.bodyLimit {
+		tooLarge()
 		return
 	}
 	// The host reads a body only when Content-Length says there is one; a
-	// chunked body without it reaches the function as no body at all.
-	var body []byte
-	hasBody := r.ContentLength > 0
-	if hasBody {
-		bb := getBuffer()
-		defer putBuffer(bb)
-		bb.Grow(int(r.ContentLength))
-		if _, err := io.CopyN(bb, r.Body, r.ContentLength); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
+	// chunked body without it reaches the function as no body at all. It is
+	// still read (and dropped), so that one over the limit is refused.
+	if r.ContentLength < 0 {
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.bodyLimit)); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				tooLarge()
+				return
+			}
+			writeError(w, http.StatusBadRequest, "invalid", "the request body could not be read")
 			h.invocationLog(r.Context(), fn, trigger, id, start, "", fmt.Errorf("read request body: %w", err))
 			return
 		}
-		body = bb.Bytes()
-	} else if r.ContentLength < 0 {
 		h.warnChunked.Do(func() {
 			h.log.Warn("a request without Content-Length (chunked) arrived: its body is dropped, as Azure drops it; clients must send Content-Length",
 				"function", fn.name)
 		})
 	}
-
-	md := metadataPool.Get().(*metadata)
-	defer metadataPool.Put(md)
-	eb := getEnvelope()
-	env := h.httpEnvelope(*eb, md, r, fn, params, body, hasBody)
+	// A body with a Content-Length is bounded by it (the server reads no
+	// further), and it is within the limit.
+	var body io.Reader
+	if r.ContentLength > 0 {
+		body = r.Body
+	}
+	env := h.httpEnvelope(r, fn, params, body)
+	defer env.Close()
 
 	// A client hanging up does not cancel the function in Azure; shutdown does.
 	ctx, cancel := h.invocationContext(context.WithoutCancel(r.Context()))
@@ -128,7 +138,12 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 	stop := context.AfterFunc(h.workCtx, cancel)
 	defer stop()
 
-	res, err := h.invoke(ctx, fn, id, eb, env)
+	res, err := h.invoke(ctx, fn, id, env, -1)
+	if berr := env.bodyError(); err != nil && berr != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "the request body could not be read")
+		h.invocationLog(r.Context(), fn, trigger, id, start, "", fmt.Errorf("read request body: %w", berr))
+		return
+	}
 	var resp httpResponse
 	if err == nil {
 		resp, err = h.httpResponse(fn, res)
@@ -137,8 +152,11 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 		err = h.sendOutputs(ctx, fn, res)
 	}
 	if err != nil {
-		// Azure answers a failed invocation with a bare 500 and drops its outputs.
-		w.WriteHeader(http.StatusInternalServerError)
+		// The outputs are dropped, as Azure drops them. Azure answers a bare
+		// 500; the local host says to retry, since the work may have been done
+		// before the worker failed and a retry is what duplicate detection is for.
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the function failed before it answered; try again")
 		h.invocationLog(r.Context(), fn, trigger, id, start, "", err)
 		return
 	}
@@ -146,18 +164,15 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 	h.invocationLog(r.Context(), fn, trigger, id, start, statusOutcome(resp.status), nil)
 }
 
-var metadataPool = sync.Pool{New: func() any { return new(metadata) }}
-
 // httpEnvelope builds the invocation request for an httpTrigger: Data.<name>
 // is the request object of the host's GetRequestAsJObject; Metadata is the HTTP
 // extension's binding data (body properties, query values, route values,
-// Query, Headers) plus sys.
-func (h *Host) httpEnvelope(b []byte, md *metadata, r *http.Request, fn *function, params []param, body []byte, hasBody bool) []byte {
-	md.reset()
+// Query, Headers) plus sys. body, when not nil, is streamed into Data.<name>.Body.
+func (h *Host) httpEnvelope(r *http.Request, fn *function, params []param, body io.Reader) *envelopeStream {
 	query := parseQuery(r.URL.RawQuery)
 	headers := requestHeaders(r)
 
-	b = append(b, `{"Data":{`...)
+	b := append([]byte(nil), `{"Data":{`...)
 	b = appendJSONString(b, fn.inputName)
 	b = append(b, `:{"Url":`...)
 	u := "http://" + r.Host + r.URL.EscapedPath()
@@ -194,51 +209,56 @@ func (h *Host) httpEnvelope(b []byte, md *metadata, r *http.Request, fn *functio
 		b = appendJSONString(b, p.value)
 	}
 	b = append(b, `},"Identities":[]`...)
-	if hasBody {
-		b = append(b, `,"Body":`...)
-		if isOctetOrMultipart(r.Header.Get("Content-Type")) {
-			b = appendBase64(b, body)
-		} else {
-			b = appendJSONString(b, string(bytes.TrimPrefix(body, utf8BOM)))
+	if body != nil {
+		b = append(b, `,"Body":"`...)
+	}
+	hasBody := body != nil
+	params = slices.Clone(params)
+	now := h.now()
+	tail := func(raw []byte) []byte {
+		var t []byte
+		if hasBody {
+			t = append(t, '"')
 		}
-	}
-	b = append(b, `}},"Metadata":`...)
-
-	// Binding data, in the HTTP extension's order: later sources overwrite
-	// earlier ones; Query and Headers only fill a gap; sys always wins.
-	if hasBody {
-		md.applyBodyBindingData(body, true)
-	}
-	for _, q := range query {
-		if !strings.EqualFold(q.key, "code") {
-			md.setString(q.key, q.value)
+		t = append(t, `}},"Metadata":`...)
+		// Binding data, in the HTTP extension's order: later sources overwrite
+		// earlier ones; Query and Headers only fill a gap; sys always wins.
+		md := new(metadata)
+		if hasBody {
+			md.applyBodyBindingData(raw, true)
 		}
-	}
-	for _, p := range params {
-		md.setString(p.name, p.value)
-	}
-	if !md.has("Query") {
-		start := len(md.arena)
-		md.arena = appendQueryObject(md.arena, query)
-		md.put("Query", start)
-	}
-	if !md.has("Headers") {
-		start := len(md.arena)
-		md.arena = append(md.arena, '{')
-		for i, hd := range headers {
-			if i > 0 {
-				md.arena = append(md.arena, ',')
+		for _, q := range query {
+			if !strings.EqualFold(q.key, "code") {
+				md.setString(q.key, q.value)
 			}
-			md.arena = appendJSONString(md.arena, hd.name)
-			md.arena = append(md.arena, ':')
-			md.arena = appendJSONString(md.arena, strings.Join(hd.values, ","))
 		}
-		md.arena = append(md.arena, '}')
-		md.put("Headers", start)
+		for _, p := range params {
+			md.setString(p.name, p.value)
+		}
+		if !md.has("Query") {
+			start := len(md.arena)
+			md.arena = appendQueryObject(md.arena, query)
+			md.put("Query", start)
+		}
+		if !md.has("Headers") {
+			start := len(md.arena)
+			md.arena = append(md.arena, '{')
+			for i, hd := range headers {
+				if i > 0 {
+					md.arena = append(md.arena, ',')
+				}
+				md.arena = appendJSONString(md.arena, hd.name)
+				md.arena = append(md.arena, ':')
+				md.arena = appendJSONString(md.arena, strings.Join(hd.values, ","))
+			}
+			md.arena = append(md.arena, '}')
+			md.put("Headers", start)
+		}
+		md.setSys(fn.name, now, newUUID())
+		t = md.appendTo(t)
+		return append(t, '}')
 	}
-	md.setSys(fn.name, h.now(), newUUID())
-	b = md.appendTo(b)
-	return append(b, '}')
+	return newEnvelopeStream(b, body, isOctetOrMultipart(r.Header.Get("Content-Type")), tail)
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -109,23 +110,26 @@ func (b *pooledBody) Close() error {
 	return nil
 }
 
-// invoke posts one envelope to the worker and reads its answer. Any failure —
-// no answer, a non-2xx, an answer that is not the invocation-result JSON —
-// fails the invocation, and the caller then discards every output, as Azure does.
-// It takes ownership of the pooled envelope (pool, built into envelope).
-func (h *Host) invoke(ctx context.Context, fn *function, id string, pool *[]byte, envelope []byte) (*invokeResult, error) {
+func pooled(pool *[]byte, envelope []byte) *pooledBody {
+	return &pooledBody{Reader: bytes.NewReader(envelope), pool: pool, used: envelope}
+}
+
+// invoke posts one envelope (length bytes; -1 when streamed) to the worker and
+// reads its answer. Any failure — no answer, a non-2xx, an answer that is not
+// the invocation-result JSON — fails the invocation, and the caller then
+// discards every output, as Azure does. It closes body.
+func (h *Host) invoke(ctx context.Context, fn *function, id string, reqBody io.ReadCloser, length int64) (*invokeResult, error) {
 	base, err := h.worker.endpoint(ctx)
 	if err != nil {
-		putEnvelope(pool, envelope)
+		reqBody.Close()
 		return nil, &invokeError{msg: "no worker to invoke", err: err}
 	}
-	reqBody := &pooledBody{Reader: bytes.NewReader(envelope), pool: pool, used: envelope}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+fn.name, reqBody)
 	if err != nil {
 		reqBody.Close()
 		return nil, &invokeError{msg: "build invocation request", err: err}
 	}
-	req.ContentLength = int64(len(envelope))
+	req.ContentLength = length
 	req.GetBody = nil // the buffer is reused once closed: never replay it
 	// Header names as the host spells them on the wire.
 	req.Header = http.Header{

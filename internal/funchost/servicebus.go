@@ -77,14 +77,12 @@ func (h *Host) processMessage(fn *function, d *localbus.Delivery) {
 	id := newUUID()
 	trigger := fmt.Sprintf("serviceBus %s #%d delivery %d", fn.entity, d.SequenceNumber, d.DeliveryCount)
 
-	md := metadataPool.Get().(*metadata)
 	eb := getEnvelope()
-	env := h.serviceBusEnvelope(*eb, md, fn, d, h.now())
-	metadataPool.Put(md)
+	env := h.serviceBusEnvelope(*eb, new(metadata), fn, d, h.now())
 
 	ctx, cancel := h.invocationContext(h.workCtx)
 	stopRenewal := h.renewLocks(fn, d, start)
-	res, err := h.invoke(ctx, fn, id, eb, env)
+	res, err := h.invoke(ctx, fn, id, pooled(eb, env), int64(len(env)))
 	if err == nil {
 		err = h.sendOutputs(ctx, fn, res)
 	}

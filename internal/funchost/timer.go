@@ -165,7 +165,7 @@ func (h *Host) invokeTimer(fn *function, status scheduleStatus, trigger string) 
 	env := h.timerEnvelope(*eb, fn, status, h.now())
 	ctx, cancel := h.invocationContext(h.workCtx)
 	defer cancel()
-	res, err := h.invoke(ctx, fn, id, eb, env)
+	res, err := h.invoke(ctx, fn, id, pooled(eb, env), int64(len(env)))
 	if err == nil {
 		err = h.sendOutputs(ctx, fn, res)
 	}
