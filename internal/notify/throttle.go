@@ -90,10 +90,7 @@ func NewThrottle(limits map[string][]Rule) (*Throttle, error) {
 	return t, nil
 }
 
-// ThrottleKey is the throttle key of a contact: "sms:+14255550123".
-func ThrottleKey(channel, address string) string { return channel + ":" + address }
-
-// Allow reports whether the contact key (ThrottleKey) may be sent to at now, and
+// Allow reports whether the contact key (keys.Contact: "sms:+14255550123") may be sent to at now, and
 // records the send when it may. When it may not, wait is how long until it may.
 func (t *Throttle) Allow(key string, now time.Time) (ok bool, wait time.Duration) {
 	channel, _, _ := strings.Cut(key, ":")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vigil/internal/incident"
+	idkeys "vigil/internal/keys"
 )
 
 func defaultThrottle(t *testing.T) *Throttle {
@@ -21,7 +22,7 @@ func defaultThrottle(t *testing.T) *Throttle {
 
 func TestThrottleSMSDefaults(t *testing.T) {
 	th := defaultThrottle(t)
-	ada := ThrottleKey(incident.ChannelSMS, "+14255550123")
+	ada := idkeys.Contact(incident.ChannelSMS, "+14255550123")
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 
 	// A burst of three.
@@ -53,7 +54,7 @@ func TestThrottleSMSDefaults(t *testing.T) {
 
 func TestThrottleHourlyCap(t *testing.T) {
 	th := defaultThrottle(t)
-	key := ThrottleKey(incident.ChannelSMS, "+14255550123")
+	key := idkeys.Contact(incident.ChannelSMS, "+14255550123")
 	sent := 0
 	for m := time.Duration(0); m < time.Hour; m += time.Minute { // one page a minute
 		if ok, _ := th.Allow(key, t0.Add(m)); ok {
@@ -67,9 +68,9 @@ func TestThrottleHourlyCap(t *testing.T) {
 
 func TestThrottleKeysAreIndependent(t *testing.T) {
 	th := defaultThrottle(t)
-	a := ThrottleKey(incident.ChannelSMS, "+14255550123")
-	b := ThrottleKey(incident.ChannelSMS, "+14255550124")
-	mail := ThrottleKey(incident.ChannelEmail, "+14255550123")
+	a := idkeys.Contact(incident.ChannelSMS, "+14255550123")
+	b := idkeys.Contact(incident.ChannelSMS, "+14255550124")
+	mail := idkeys.Contact(incident.ChannelEmail, "+14255550123")
 	for range 3 {
 		ok, _ := th.Allow(a, t0)
 		require.True(t, ok)
@@ -93,23 +94,23 @@ func TestThrottleChatAndEmailDefaults(t *testing.T) {
 		}
 		return n
 	}
-	assert.Equal(t, 5, count(ThrottleKey(incident.ChannelEmail, "ada@example.com")))
-	assert.Equal(t, 20, count(ThrottleKey(incident.ChannelSlack, "SLACK_SRE_WEBHOOK")))
-	assert.Equal(t, 20, count(ThrottleKey(incident.ChannelTeams, "TEAMS_ONCALL_URL")))
-	assert.Equal(t, 20, count(ThrottleKey(incident.ChannelWebhook, "OPS_BRIDGE_URL")))
-	assert.Equal(t, 100, count(ThrottleKey("voice", "+14255550123")), "a channel without rules is not limited")
+	assert.Equal(t, 5, count(idkeys.Contact(incident.ChannelEmail, "ada@example.com")))
+	assert.Equal(t, 20, count(idkeys.Contact(incident.ChannelSlack, "SLACK_SRE_WEBHOOK")))
+	assert.Equal(t, 20, count(idkeys.Contact(incident.ChannelTeams, "TEAMS_ONCALL_URL")))
+	assert.Equal(t, 20, count(idkeys.Contact(incident.ChannelWebhook, "OPS_BRIDGE_URL")))
+	assert.Equal(t, 100, count(idkeys.Contact("voice", "+14255550123")), "a channel without rules is not limited")
 }
 
 func TestThrottleCustomLimitsAndValidation(t *testing.T) {
 	th, err := NewThrottle(map[string][]Rule{"sms": {{Count: 1, Per: 30 * time.Second}}})
 	require.NoError(t, err)
-	key := ThrottleKey("sms", "+14255550123")
+	key := idkeys.Contact("sms", "+14255550123")
 	ok, _ := th.Allow(key, t0)
 	assert.True(t, ok)
 	ok, wait := th.Allow(key, t0.Add(10*time.Second))
 	assert.False(t, ok)
 	assert.Equal(t, 20*time.Second, wait)
-	ok, _ = th.Allow(ThrottleKey("email", "a@b.example"), t0)
+	ok, _ = th.Allow(idkeys.Contact("email", "a@b.example"), t0)
 	assert.True(t, ok, "only the channels given are limited")
 
 	for _, bad := range []map[string][]Rule{
@@ -125,7 +126,7 @@ func TestThrottleCustomLimitsAndValidation(t *testing.T) {
 func TestThrottleClockSteppingBack(t *testing.T) {
 	th, err := NewThrottle(map[string][]Rule{"sms": {{Count: 2, Per: time.Minute}}})
 	require.NoError(t, err)
-	key := ThrottleKey("sms", "+1")
+	key := idkeys.Contact("sms", "+1")
 	ok, _ := th.Allow(key, t0.Add(10*time.Second))
 	require.True(t, ok)
 	ok, _ = th.Allow(key, t0) // an earlier time from another caller
@@ -137,7 +138,7 @@ func TestThrottleClockSteppingBack(t *testing.T) {
 
 func TestThrottleConcurrentUse(t *testing.T) {
 	th := defaultThrottle(t)
-	key := ThrottleKey(incident.ChannelEmail, "ada@example.com")
+	key := idkeys.Contact(incident.ChannelEmail, "ada@example.com")
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 64 {
@@ -147,7 +148,7 @@ func TestThrottleConcurrentUse(t *testing.T) {
 			if ok, _ := th.Allow(key, t0.Add(time.Duration(i)*time.Millisecond)); ok {
 				allowed.Add(1)
 			}
-			th.Allow(ThrottleKey(incident.ChannelSMS, "+1425555"+string(rune('0'+i%10))), t0)
+			th.Allow(idkeys.Contact(incident.ChannelSMS, "+1425555"+string(rune('0'+i%10))), t0)
 		}()
 	}
 	wg.Wait()
@@ -157,13 +158,13 @@ func TestThrottleConcurrentUse(t *testing.T) {
 func TestThrottleForgetsIdleContacts(t *testing.T) {
 	th := defaultThrottle(t)
 	for i := range sweepEvery - 1 {
-		th.Allow(ThrottleKey(incident.ChannelSlack, string(rune('A'+i%26))+time.Duration(i).String()), t0)
+		th.Allow(idkeys.Contact(incident.ChannelSlack, string(rune('A'+i%26))+time.Duration(i).String()), t0)
 	}
 	th.mu.Lock()
 	before := len(th.sent)
 	th.mu.Unlock()
 	require.Equal(t, sweepEvery-1, before)
-	th.Allow(ThrottleKey(incident.ChannelSlack, "late"), t0.Add(2*time.Minute)) // the sweep runs
+	th.Allow(idkeys.Contact(incident.ChannelSlack, "late"), t0.Add(2*time.Minute)) // the sweep runs
 	th.mu.Lock()
 	defer th.mu.Unlock()
 	assert.Len(t, th.sent, 1, "only the contact sent to within its longest window is kept")
