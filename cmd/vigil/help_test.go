@@ -35,3 +35,21 @@ func TestSubcommandHelpExitsZero(t *testing.T) {
 	require.Equal(t, exitError(0), run(context.Background(), []string{"serve", "--help"}, &bytes.Buffer{}, &errb))
 	require.Contains(t, errb.String(), "Usage of serve", "serve has only stderr: the host reads its stdout")
 }
+
+func TestLoopbackAddresses(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:7071": true,
+		"127.8.9.1:7071": true,
+		"[::1]:7071":     true,
+		"localhost:7071": true,
+		"LOCALHOST:80":   true,
+		"0.0.0.0:7071":   false,
+		":7071":          false,
+		"[::]:7071":      false,
+		"192.168.1.5:80": false,
+		"vigil.lan:7071": false,
+		"127.0.0.1":      false, // no port: not an address
+	} {
+		require.Equal(t, want, loopback(addr), addr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -169,4 +171,69 @@ func TestLocalErrorsAreJSON(t *testing.T) {
 	}
 	require.Equal(t, http.StatusUnauthorized, r.getJSON("/api/incidents", "", &problem))
 	require.Contains(t, problem.Error.Message, "X-MS-CLIENT-PRINCIPAL-NAME")
+}
+
+// TestLocalRefusesANetworkAddressUnlessExposed: vigil local will not serve
+// its trusted identity header and /dev pages to the network; with --expose it
+// serves there with both off, and says so.
+func TestLocalRefusesANetworkAddressUnlessExposed(t *testing.T) {
+	port := freeAddr(t)[len("127.0.0.1:"):]
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	refused := exec.CommandContext(ctx, vigilBin, "local", "--addr", "0.0.0.0:"+port, "--data", data, "--app", repoRoot, "--config", filepath.Join(repoRoot, "vigil.yaml"))
+	out, err := refused.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	require.NoError(t, ctx.Err(), "it stopped by itself")
+	require.Contains(t, string(out), "--addr 0.0.0.0:"+port+" is not a loopback address")
+	require.Contains(t, string(out), "--expose")
+	_, err = os.Stat(filepath.Join(data, "queue.db"))
+	require.ErrorIs(t, err, os.ErrNotExist, "refused before anything started")
+
+	r := startLocalArgs(t, data, "0.0.0.0:"+port, "--expose")
+	eventually(t, 5*time.Second, "the start-up banner", func() bool {
+		return strings.Contains(r.logs.String(), "X-MS-CLIENT-PRINCIPAL-NAME header is stripped") && strings.Contains(r.logs.String(), "/dev pages are off")
+	})
+	resp, err := http.Get("http://127.0.0.1:" + port + "/dev/outbox")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no outbox, so no live acknowledge links")
+	require.Contains(t, string(body), "no function answers GET /dev/outbox", "the host serves no /dev pages")
+	var problem struct {
+		Error struct{ Code, Message string }
+	}
+	require.Equal(t, http.StatusUnauthorized, r.getJSON("/api/incidents", "mei.chen@fabrikam.example", &problem), "a caller naming itself is nobody")
+	require.NotContains(t, problem.Error.Message, "under vigil local", "the worker's developer mode is off too")
+	status, _ := r.postBody("/api/alerts/generic", alertOfSize(1<<10), false)
+	require.Equal(t, http.StatusAccepted, status, "the intake still works")
+}
+
+// startLocalArgs starts `vigil local` on addr with the repository's app and
+// catalog and extra flags, and waits until it answers.
+func startLocalArgs(t *testing.T, data, addr string, extra ...string) *localRun {
+	t.Helper()
+	app, err := filepath.Abs(repoRoot)
+	require.NoError(t, err)
+	r := &localRun{t: t, addr: addr, data: data, app: app, logs: &syncBuffer{}}
+	args := append([]string{"local", "--addr", addr, "--data", data, "--app", app, "--config", filepath.Join(app, "vigil.yaml")}, extra...)
+	r.cmd = exec.Command(vigilBin, args...)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	require.NoError(t, r.cmd.Start())
+	t.Cleanup(func() {
+		r.stop()
+		if t.Failed() {
+			t.Logf("vigil local output:\n%s", r.logs.String())
+		}
+	})
+	eventually(t, 30*time.Second, "vigil local answers", func() bool {
+		resp, err := http.Get("http://" + addr + "/api/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return r
 }

@@ -32,8 +32,13 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", ".vigil", "data directory (embedded store and queue)")
 	config := fs.String("config", "vigil.yaml", "catalog file")
 	appDir := fs.String("app", ".", "app directory holding host.json and functions/")
+	expose := fs.Bool("expose", false, "allow an --addr other machines reach; the local identity header and /dev pages are then off")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if !*expose && !loopback(*addr) {
+		return fmt.Errorf("--addr %s is not a loopback address: vigil local trusts the X-MS-CLIENT-PRINCIPAL-NAME a caller sends and serves /dev/outbox, with live acknowledge links, to whoever reaches it; "+
+			"use 127.0.0.1, or pass --expose to serve there with both turned off", *addr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -89,25 +94,32 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	env := []string{
+		envDataDir + "=" + dataDir,
+		envBusURL + "=http://" + busLn.Addr().String(),
+		envBusToken + "=" + token,
+		envSigningKey + "=" + key,
+		envConfig + "=" + configPath,
+		envPublicURL + "=http://" + *addr,
+		clock.SettingPath + "=" + os.Getenv(clock.SettingPath),
+	}
+	if *expose {
+		env = append(env, envDev+"=") // not even from the caller's environment
+	} else {
+		env = append(env, envDev+"=1")
+	}
 	host, err := funchost.New(funchost.Options{
-		AppDir:  appPath,
-		Addr:    *addr,
-		Bus:     b,
-		Command: exe,
-		Args:    []string{"serve"},
-		Env: []string{
-			envDataDir + "=" + dataDir,
-			envBusURL + "=http://" + busLn.Addr().String(),
-			envBusToken + "=" + token,
-			envSigningKey + "=" + key,
-			envConfig + "=" + configPath,
-			envPublicURL + "=http://" + *addr,
-			"VIGIL_DEV=1",
-			clock.SettingPath + "=" + os.Getenv(clock.SettingPath),
-		},
-		Logger: log,
-		Now:    clk.Now,
-		After:  clk.After,
+		AppDir:        appPath,
+		Addr:          *addr,
+		Bus:           b,
+		Command:       exe,
+		Args:          []string{"serve"},
+		Env:           env,
+		LocalIdentity: !*expose,
+		DevPages:      !*expose,
+		Logger:        log,
+		Now:           clk.Now,
+		After:         clk.After,
 	})
 	if err != nil {
 		return err
@@ -117,12 +129,30 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Vigil local: http://%s  (data in %s, catalog %s)\n", *addr, dataDir, configPath)
 	host.Describe(stdout)
-	fmt.Fprintln(stdout, "Responders: send X-MS-CLIENT-PRINCIPAL-NAME yourself (local stand-in for the Entra ID login).")
+	if *expose {
+		fmt.Fprintln(stdout, "Exposed (--expose): the X-MS-CLIENT-PRINCIPAL-NAME header is stripped, so responder calls answer 401, and /dev pages are off.")
+	} else {
+		fmt.Fprintln(stdout, "Responders: send X-MS-CLIENT-PRINCIPAL-NAME yourself (local stand-in for the Entra ID login).")
+	}
 	err = host.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// loopback reports whether addr listens on this machine only: a loopback IP
+// or "localhost" (an empty host, ":7071", is every interface).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // localSigningKey keeps one random link-signing key per data directory, so that

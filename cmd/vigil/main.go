@@ -18,7 +18,7 @@ import (
 const usage = `vigil: incident management for SaaS vendors on Azure.
 
 Usage:
-  vigil local  [--addr 127.0.0.1:7071] [--data ./.vigil] [--config vigil.yaml]
+  vigil local  [--addr 127.0.0.1:7071] [--data ./.vigil] [--config vigil.yaml] [--expose]
                run the whole function app on this machine (embedded store and queue)
   vigil serve  the custom handler the Azure Functions host starts (reads its settings from the environment)
   vigil check  [--config vigil.yaml]   validate the catalog

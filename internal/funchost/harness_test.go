@@ -186,6 +186,7 @@ type appConfig struct {
 	maxDeliver int
 	lock       time.Duration
 	tune       func(*Host)
+	noDev      bool             // serve no /dev/ pages
 	now        func() time.Time // Options.Now
 	// queue, when set, may declare more entities on the test's bus and
 	// returns the Queue the host uses (the bus itself, or a wrapper).
@@ -234,6 +235,7 @@ func startApp(t *testing.T, c appConfig) *testApp {
 		WorkerURL: a.worker.srv.URL,
 		Logger:    newTestLogger(a.logs),
 		Now:       c.now,
+		DevPages:  !c.noDev,
 	})
 	require.NoError(t, err)
 	if c.tune != nil {

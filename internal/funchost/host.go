@@ -57,6 +57,14 @@ type Options struct {
 	// process is started (tests).
 	WorkerURL string
 
+	// LocalIdentity passes the X-MS-CLIENT-PRINCIPAL* headers a caller sends
+	// on to the functions: the local stand-in for a sign-in. Without it they
+	// are stripped, as App Service Authentication strips a caller's copies.
+	LocalIdentity bool
+	// DevPages serves /dev/ from the worker (developer pages); without it
+	// /dev/ is not found.
+	DevPages bool
+
 	Logger *slog.Logger     // one line per invocation; default: discard
 	Output io.Writer        // worker stdout/stderr pass-through; default os.Stderr
 	Now    func() time.Time // default time.Now

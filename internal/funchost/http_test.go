@@ -319,3 +319,36 @@ func requireRetry(t *testing.T, resp *http.Response, body []byte) {
 	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 	require.JSONEq(t, `{"error":{"code":"unavailable","message":"the function failed before it answered; try again"}}`, string(body))
 }
+
+// TestHTTPCallerPrincipalNeedsLocalIdentity: the sign-in headers a caller
+// sends reach the functions only when the host is told to trust them (vigil
+// local on loopback); otherwise they are stripped, as Easy Auth strips them.
+func TestHTTPCallerPrincipalNeedsLocalIdentity(t *testing.T) {
+	send := func(a *testApp) map[string][]string {
+		req := a.request(t, "GET", "/api/cases/c-1", nil)
+		req.Header.Set("X-MS-CLIENT-PRINCIPAL-NAME", "mallory@example.com")
+		req.Header.Set("X-MS-CLIENT-PRINCIPAL", "eyJjbGFpbXMiOltdfQ==")
+		req.Header.Set("x-ms-client-principal-idp", "aad")
+		req.Header.Set("X-Vigil-Trace", "abc")
+		resp, _ := a.do(t, req)
+		require.Equal(t, 200, resp.StatusCode)
+		var req0 struct{ Headers map[string][]string }
+		a.worker.next(t, "GetCase").data(t, "req", &req0)
+		return req0.Headers
+	}
+	headers := send(startApp(t, appConfig{}))
+	for k := range headers {
+		require.NotContains(t, strings.ToLower(k), "x-ms-client-principal", "stripped")
+	}
+	require.Equal(t, []string{"abc"}, headers["X-Vigil-Trace"], "other headers pass")
+
+	headers = send(startApp(t, appConfig{tune: func(h *Host) { h.opts.LocalIdentity = true }}))
+	require.Equal(t, []string{"mallory@example.com"}, headers["X-Ms-Client-Principal-Name"])
+	require.Equal(t, []string{"aad"}, headers["X-Ms-Client-Principal-Idp"])
+}
+
+func TestHTTPDevPagesOnlyWhenAsked(t *testing.T) {
+	a := startApp(t, appConfig{noDev: true})
+	resp, body := a.do(t, a.request(t, "GET", "/dev/outbox", nil))
+	requireNotFound(t, resp, body, "GET /dev/outbox")
+}

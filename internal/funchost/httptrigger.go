@@ -19,11 +19,18 @@ import (
 // serveHTTP is the host's front door: function routes, the admin status
 // endpoint, and /dev/ pages proxied to the worker.
 func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.opts.LocalIdentity {
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-Ms-Client-Principal") {
+				delete(r.Header, k)
+			}
+		}
+	}
 	switch p := r.URL.Path; {
 	case p == "/admin/host/status":
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = io.WriteString(w, `{"state":"Running"}`)
-	case strings.HasPrefix(p, "/dev/"):
+	case strings.HasPrefix(p, "/dev/") && h.opts.DevPages:
 		h.serveDev(w, r)
 	case p == "/":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -33,7 +40,7 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveDev proxies developer pages (VIGIL_DEV=1) to the worker at the same path.
+// serveDev proxies developer pages (Options.DevPages) to the worker at the same path.
 func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
 	unavailable := func(w http.ResponseWriter, _ *http.Request, _ error) {
 		w.Header().Set("Retry-After", retryAfter)
