@@ -260,27 +260,6 @@ func isBinaryMedia(contentType string) bool {
 	return mt == "application/octet-stream" || strings.HasPrefix(mt, "multipart/")
 }
 
-// TimerInfo is a timerTrigger's value.
-type TimerInfo struct {
-	IsPastDue      bool `json:"IsPastDue"`
-	ScheduleStatus *struct {
-		Last        string `json:"Last"`
-		Next        string `json:"Next"`
-		LastUpdated string `json:"LastUpdated"`
-	} `json:"ScheduleStatus"`
-}
-
-// Timer decodes the timerTrigger binding `name`.
-func (inv *Invocation) Timer(name string) (TimerInfo, error) {
-	var ti TimerInfo
-	raw, ok := inv.Data[name]
-	if !ok {
-		return ti, fmt.Errorf("invocation has no %q binding", name)
-	}
-	err := json.Unmarshal(raw, &ti)
-	return ti, err
-}
-
 // Response is what the handler answers the host. A non-2xx answer fails the
 // invocation and the host discards Outputs, so an HTTP function reports a 4xx to
 // its caller inside Outputs with a 200 to the host.

@@ -200,10 +200,8 @@ func entitiesDeclared(fns []funchost.Function) error {
 	}
 	var errs []error
 	for _, f := range fns {
-		for _, entity := range append([]string{f.Entity}, f.Outputs...) {
-			if entity != "" && !known[entity] {
-				errs = append(errs, fmt.Errorf("function %s binds to Service Bus entity %q, which is not in app.Entities (so neither vigil local nor Terraform creates it)", f.Name, entity))
-			}
+		if f.Entity != "" && !known[f.Entity] {
+			errs = append(errs, fmt.Errorf("function %s binds to Service Bus entity %q, which is not in app.Entities (so neither vigil local nor Terraform creates it)", f.Name, f.Entity))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +26,8 @@ const (
 // bodyLimit reads FUNCTIONS_REQUEST_BODY_SIZE_LIMIT. Azure silently keeps
 // the default for a value that is not a number; locally that is an error, so
 // that a limit the operator believes in is never quietly ignored.
-func bodyLimit(env settings) (int64, error) {
-	v, ok := env.lookup(bodyLimitSetting)
+func bodyLimit(env []string) (int64, error) {
+	v, ok := lookupSetting(env, bodyLimitSetting)
 	if !ok || strings.TrimSpace(v) == "" {
 		return defaultBodyLimit, nil
 	}
@@ -35,6 +36,17 @@ func bodyLimit(env settings) (int64, error) {
 		return 0, fmt.Errorf("funchost: %s=%q is not a number of bytes (Azure would ignore it and keep %d)", bodyLimitSetting, v, defaultBodyLimit)
 	}
 	return n, nil
+}
+
+// lookupSetting reads an app setting as the host sees it: from the settings
+// given to the worker (the last one wins), then the process environment.
+func lookupSetting(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return os.LookupEnv(name)
 }
 
 // writeError answers the caller with the JSON error shape the app uses
@@ -123,13 +135,20 @@ func (s *bodyStream) fill() error {
 		if !s.eof {
 			keep = partialRune(data)
 		}
-		s.out = appendJSONChars(s.out[:0], string(data[:len(data)-keep]))
+		s.out = append(s.out[:0], jsonChars(data[:len(data)-keep])...)
 	}
 	s.off = 0
 	// The kept bytes move to the front of the buffer; data may have
 	// started past the byte-order mark, so copy from its end.
 	s.carry = copy(s.in, data[len(data)-keep:])
 	return nil
+}
+
+// jsonChars is p escaped as the characters of a JSON string, without the
+// quotes (invalid UTF-8 becomes U+FFFD, as .NET decodes it).
+func jsonChars(p []byte) []byte {
+	q := marshal(string(p))
+	return q[1 : len(q)-1]
 }
 
 // partialRune is how many bytes at the end of p begin a UTF-8 sequence that

@@ -2,20 +2,18 @@ package funchost
 
 import (
 	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-func newTestHost(t *testing.T, appDir string, env ...string) *Host {
+func newTestHost(t *testing.T, appDir string) *Host {
 	t.Helper()
-	h, err := New(Options{
-		AppDir:    appDir,
-		Bus:       openQueue(t, 10),
-		Env:       append([]string{"IntakeQueue=intake", "SweepSchedule=0 */5 * * * *"}, env...),
-		WorkerURL: "http://127.0.0.1:1",
-	})
+	h, err := New(Options{AppDir: appDir, Bus: openQueue(t, 10), WorkerURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
 	return h
 }
@@ -24,13 +22,12 @@ func TestNewLoadsTheApp(t *testing.T) {
 	h := newTestHost(t, "testdata/app")
 
 	require.Equal(t, []Function{
-		{Name: "ActionItemReminder", Trigger: "timer", Schedule: "0 0 9 * * 1", RunOnStartup: true},
-		{Name: "CreateCase", Trigger: "http", Route: "/api/cases", Methods: []string{"POST"}, AuthLevel: "function", Outputs: []string{"intake"}},
+		{Name: "CreateCase", Trigger: "http", Route: "/api/cases", Methods: []string{"POST"}, AuthLevel: "function"},
 		{Name: "Echo", Trigger: "http", Route: "/api/echo/{*rest}", AuthLevel: "anonymous"},
 		{Name: "EscalationSweep", Trigger: "timer", Schedule: "0 */5 * * * *"},
 		{Name: "GetCase", Trigger: "http", Route: "/api/cases/{id}", Methods: []string{"GET"}, AuthLevel: "function"},
-		{Name: "ProcessIntake", Trigger: "serviceBus", Entity: "intake", Outputs: []string{"notify"}},
-	}, h.Functions(), "LegacyArchive is disabled and shared/ has no function.json")
+		{Name: "ProcessIntake", Trigger: "serviceBus", Entity: "intake"},
+	}, h.Functions(), "shared/ has no function.json")
 
 	require.Equal(t, 4, h.cfg.maxConcurrentCalls)
 	require.Equal(t, 5*time.Minute, h.cfg.maxLockRenewal)
@@ -41,29 +38,40 @@ func TestNewLoadsTheApp(t *testing.T) {
 	h.Describe(&banner)
 	for _, want := range []string{
 		"GetCase", "GET", "http://127.0.0.1:7071/api/cases/{id}",
-		"ProcessIntake", "queue", "intake  → notify",
+		"ProcessIntake", "queue", "intake",
 		"EscalationSweep", "0 */5 * * * * (UTC)",
-		"ActionItemReminder", "runOnStartup",
 		"Function keys are not enforced locally",
 	} {
 		require.Contains(t, banner.String(), want)
 	}
 }
 
-func TestNewResolvesTheWorkerCommand(t *testing.T) {
-	h := newTestHost(t, "testdata/app")
-	_ = h
-	h2, err := New(Options{AppDir: "testdata/app", Bus: openQueue(t, 10), Env: []string{"IntakeQueue=intake", "SweepSchedule=* * * * * *"}})
+// TestTheAppsOwnFunctionsLoad: every function.json of the app is one the
+// local host runs as Azure does.
+func TestTheAppsOwnFunctionsLoad(t *testing.T) {
+	h, err := New(Options{AppDir: "../..", Bus: openQueue(t, 10), WorkerURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
-	abs := h2.opts.AppDir
-	require.Equal(t, abs+"/vigil", h2.worker.path, "defaultExecutablePath is relative to the app directory")
-	require.Equal(t, []string{"serve"}, h2.worker.args)
-	require.Equal(t, abs, h2.worker.dir)
+	kinds := map[string]int{}
+	for _, f := range h.Functions() {
+		kinds[f.Trigger]++
+	}
+	require.Positive(t, kinds["http"])
+	require.Positive(t, kinds["serviceBus"])
+	require.Positive(t, kinds["timer"])
+}
 
-	h3, err := New(Options{AppDir: "testdata/app", Bus: openQueue(t, 10), Command: "/usr/local/bin/vigil", Env: []string{"IntakeQueue=intake", "SweepSchedule=* * * * * *"}})
+func TestNewResolvesTheWorkerCommand(t *testing.T) {
+	h, err := New(Options{AppDir: "testdata/app", Bus: openQueue(t, 10)})
 	require.NoError(t, err)
-	require.Equal(t, "/usr/local/bin/vigil", h3.worker.path)
-	require.Equal(t, []string{"serve"}, h3.worker.args, "arguments still come from host.json")
+	abs := h.opts.AppDir
+	require.Equal(t, abs+"/vigil", h.worker.path, "defaultExecutablePath is relative to the app directory")
+	require.Equal(t, []string{"serve"}, h.worker.args)
+	require.Equal(t, abs, h.worker.dir)
+
+	h, err = New(Options{AppDir: "testdata/app", Bus: openQueue(t, 10), Command: "/usr/local/bin/vigil"})
+	require.NoError(t, err)
+	require.Equal(t, "/usr/local/bin/vigil", h.worker.path)
+	require.Equal(t, []string{"serve"}, h.worker.args, "arguments still come from host.json")
 }
 
 func TestNewRejectsWhatAzureWouldRunDifferently(t *testing.T) {
@@ -71,56 +79,58 @@ func TestNewRejectsWhatAzureWouldRunDifferently(t *testing.T) {
 	require.ErrorContains(t, err, `function "ArchiveCase": binding "archived" (type "blobTrigger"`)
 	require.ErrorContains(t, err, "not supported by vigil local")
 
-	_, err = New(Options{AppDir: "testdata/app", Bus: openQueue(t, 10), WorkerURL: "http://127.0.0.1:1", Env: []string{"SweepSchedule=* * * * * *"}})
-	require.ErrorContains(t, err, `function "CreateCase": binding "out" (type "serviceBus"`)
-	require.ErrorContains(t, err, `app setting "IntakeQueue"`)
-
-	_, err = New(Options{AppDir: "testdata/app", WorkerURL: "http://127.0.0.1:1", Env: []string{"IntakeQueue=intake", "SweepSchedule=* * * * * *"}})
+	_, err = New(Options{AppDir: "testdata/app", WorkerURL: "http://127.0.0.1:1"})
 	require.ErrorContains(t, err, "uses Service Bus but Options.Bus is nil")
 }
 
-func TestParseFunctionErrors(t *testing.T) {
+// TestParseFunctionRefusesWhatTheAppDoesNotUse: a binding, property or value
+// the local host does not carry is refused by name, never silently ignored.
+func TestParseFunctionRefusesWhatTheAppDoesNotUse(t *testing.T) {
+	timer := `{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"}`
 	tests := []struct {
 		name, json, want string
 	}{
 		{"cosmos trigger", `{"bindings":[{"type":"cosmosDBTrigger","direction":"in","name":"docs"}]}`,
 			`function "F": binding "docs" (type "cosmosDBTrigger", direction "in"): binding type "cosmosDBTrigger" is not supported`},
-		{"blob output", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"},{"type":"blob","direction":"out","name":"b"}]}`,
-			`binding "b" (type "blob"`},
-		{"unresolved setting", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"%NoSuchQueueSetting%"}]}`,
-			`binding "m" (type "serviceBusTrigger", direction "in"): queueName: app setting "NoSuchQueueSetting"`},
+		{"serviceBus output", `{"bindings":[` + timer + `,{"type":"serviceBus","direction":"out","name":"out","queueName":"q"}]}`,
+			`binding "out" (type "serviceBus", direction "out"): binding type "serviceBus" is not supported`},
+		{"topic", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","topicName":"events","subscriptionName":"s"}]}`,
+			`property "subscriptionName" is not supported by vigil local on a serviceBusTrigger binding`},
+		{"binary", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q","dataType":"binary"}]}`,
+			`property "dataType" is not supported`},
+		{"sessions", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q","isSessionsEnabled":true}]}`,
+			`property "isSessionsEnabled" is not supported`},
+		{"no queue", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m"}]}`, `needs a queueName`},
+		{"$return", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},{"type":"http","direction":"out","name":"$return"}]}`,
+			`an http output named $return is not supported`},
+		{"disabled", `{"disabled":true,"bindings":[` + timer + `]}`, `unknown field "disabled"`},
+		{"run on startup", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *","runOnStartup":true}]}`,
+			`runOnStartup true is not supported`},
+		{"no monitor", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *","useMonitor":false}]}`,
+			`useMonitor false is not supported`},
+		{"optional route value", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id?}"}]}`,
+			`optional parameter "{id?}" is not supported`},
 		{"route constraint", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id:int}"}]}`,
 			`binding "req" (type "httpTrigger", direction "in"): route "cases/{id:int}": parameter "{id:int}" has a constraint`},
 		{"mixed segment", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"files/{name}.json"}]}`,
 			`mixes text and a parameter`},
 		{"five-field cron", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"*/5 * * * *"}]}`,
 			`binding "t" (type "timerTrigger", direction "in"): schedule "*/5 * * * *" has 5 fields`},
-		{"timespan schedule", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"00:05:00"}]}`,
-			`has 1 fields`},
-		{"sessions", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q","isSessionsEnabled":true}]}`,
-			`isSessionsEnabled is not supported`},
-		{"batch", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q","cardinality":"many"}]}`,
-			`cardinality "many" is not supported`},
-		{"stream data type", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q","dataType":"stream"}]}`,
-			`dataType "stream" is not supported`},
-		{"topic without subscription", `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","topicName":"events"}]}`,
-			`needs queueName, or topicName and subscriptionName`},
-		{"two triggers", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"}]}`,
+		{"two triggers", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},` + timer + `]}`,
 			`binding "t" (type "timerTrigger", direction "in"): a function has exactly one trigger`},
-		{"no trigger", `{"bindings":[{"type":"serviceBus","direction":"out","name":"out","queueName":"q"}]}`,
-			`function "F": no trigger binding`},
-		{"http output without http trigger", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"},{"type":"http","direction":"out","name":"res"}]}`,
+		{"trigger out", `{"bindings":[{"type":"httpTrigger","direction":"out","name":"req"}]}`, `a trigger must have direction "in"`},
+		{"no trigger", `{"bindings":[{"type":"http","direction":"out","name":"res"}]}`, `function "F": no trigger binding`},
+		{"http output without http trigger", `{"bindings":[` + timer + `,{"type":"http","direction":"out","name":"res"}]}`,
 			`an http output needs an httpTrigger`},
-		{"serviceBus input", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"},{"type":"serviceBus","direction":"in","name":"m","queueName":"q"}]}`,
-			`a serviceBus input binding is not supported`},
-		{"output with queue and topic", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * *"},{"type":"serviceBus","direction":"out","name":"o","queueName":"q","topicName":"t"}]}`,
-			`needs exactly one of queueName and topicName`},
+		{"two http outputs", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},{"type":"http","direction":"out","name":"a"},{"type":"http","direction":"out","name":"b"}]}`,
+			`a second http output (first is "a")`},
+		{"unnamed", `{"bindings":[{"type":"httpTrigger","direction":"in"}]}`, `binding "(unnamed)"`},
 		{"bad cron", `{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 * * * * funday"}]}`,
 			`schedule "0 * * * * funday"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFunction("F", []byte(tt.json), settings{"Known=x"})
+			_, err := parseFunction("F", []byte(tt.json))
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.want)
 		})
@@ -128,59 +138,107 @@ func TestParseFunctionErrors(t *testing.T) {
 }
 
 func TestParseFunctionAccepts(t *testing.T) {
-	env := settings{"Topic=incident-events", "Sub=status", "Every=*/10 * * * * *", "AzureWebJobs.Off.Disabled=true"}
-
-	fn, err := parseFunction("Status", []byte(`{"bindings":[
-		{"type":"serviceBusTrigger","direction":"in","name":"evt","topicName":"%Topic%","subscriptionName":"%Sub%","dataType":"binary"},
-		{"type":"serviceBus","direction":"out","name":"out","topicName":"pages"}]}`), env)
+	fn, err := parseFunction("Tick", []byte(`{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"*/10 * * * * *"}]}`))
 	require.NoError(t, err)
-	require.Equal(t, "incident-events/subscriptions/status", fn.entity)
-	require.True(t, fn.binaryInput)
-	require.Equal(t, []serviceBusOutput{{name: "out", entity: "pages"}}, fn.sbOutputs)
-
-	fn, err = parseFunction("Tick", []byte(`{"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"%Every%"}]}`), env)
-	require.NoError(t, err)
-	require.True(t, fn.useMonitor, "useMonitor defaults to true")
 	require.Equal(t, "*/10 * * * * *", fn.scheduleExpr)
 
-	fn, err = parseFunction("Hook", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"/"},{"type":"http","direction":"out","name":"res"}]}`), env)
+	fn, err = parseFunction("Hook", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"/"},{"type":"http","direction":"out","name":"res"}]}`))
 	require.NoError(t, err)
 	require.Equal(t, "Hook", fn.route.template, "an empty route defaults to the function name")
 	require.Empty(t, fn.methods)
+	require.Equal(t, "res", fn.httpOut)
 
-	fn, err = parseFunction("Off", []byte(`{"bindings":[{"type":"blobTrigger","direction":"in","name":"b"}]}`), env)
+	fn, err = parseFunction("Intake", []byte(`{"bindings":[{"type":"ServiceBusTrigger","direction":"In","name":"msg","queueName":"intake","connection":"ServiceBusConnection"}]}`))
 	require.NoError(t, err)
-	require.Nil(t, fn, "AzureWebJobs.<name>.Disabled disables a function")
+	require.Equal(t, "intake", fn.entity, "types and directions compare case-insensitively")
 }
 
 func TestParseTimeSpan(t *testing.T) {
 	tests := map[string]time.Duration{
 		"00:05:00":     5 * time.Minute,
 		"00:00:30.5":   30*time.Second + 500*time.Millisecond,
-		"1.02:00:00":   26 * time.Hour,
-		"02:30":        2*time.Hour + 30*time.Minute,
-		"-1":           -24 * time.Hour,
-		"-00:00:01":    -time.Second,
+		"26:00:00":     26 * time.Hour,
 		"10:00:00.001": 10*time.Hour + time.Millisecond,
+		"-1":           -1,
 	}
 	for in, want := range tests {
 		got, err := parseTimeSpan(in)
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "five minutes", "1:2:3:4", "00:xx:00"} {
+	for _, bad := range []string{"", "five minutes", "02:30", "1:2:3:4", "00:xx:00", "00:60:00", "00:00:60", "-00:00:01"} {
 		_, err := parseTimeSpan(bad)
 		require.Error(t, err, bad)
 	}
 }
 
 func TestRouteClashIsRefused(t *testing.T) {
-	a, err := parseFunction("A", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id}","methods":["get"]}]}`), nil)
+	a, err := parseFunction("A", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id}","methods":["get"]}]}`))
 	require.NoError(t, err)
-	b, err := parseFunction("B", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"Cases/{caseId}"}]}`), nil)
+	b, err := parseFunction("B", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"Cases/{caseId}"}]}`))
 	require.NoError(t, err)
-	c, err := parseFunction("C", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id}","methods":["post"]}]}`), nil)
+	c, err := parseFunction("C", []byte(`{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"cases/{id}","methods":["post"]}]}`))
 	require.NoError(t, err)
 	require.ErrorContains(t, checkRouteClashes([]*function{a, b}), `functions "A" and "B" answer the same route`)
 	require.NoError(t, checkRouteClashes([]*function{a, c}), "different methods on one route are fine")
+}
+
+// TestRoutePrefixAndCatchAll: host.json's extensions.http.routePrefix puts
+// every route under it (or, empty, at the root), as in Azure; a catch-all
+// route takes what no more specific route does, "/" included at the root.
+func TestRoutePrefixAndCatchAll(t *testing.T) {
+	app := func(t *testing.T, prefix string) string {
+		dir := t.TempDir()
+		write := func(path, text string) {
+			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644))
+		}
+		write("host.json", `{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"vigil"}},"extensions":{"http":{"routePrefix":"`+prefix+`"}}}`)
+		write("functions/Console/function.json", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"{*path}"},{"type":"http","direction":"out","name":"res"}]}`)
+		write("functions/GetCase/function.json", `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"cases/{id}"},{"type":"http","direction":"out","name":"res"}]}`)
+		return dir
+	}
+	serve := func(t *testing.T, prefix string) *testApp {
+		a := startApp(t, appConfig{appDir: app(t, prefix)})
+		for _, fn := range []string{"Console", "GetCase"} {
+			a.worker.handle(fn, func(w http.ResponseWriter, inv invocation) {
+				var req struct{ Params map[string]string }
+				inv.data(t, "req", &req)
+				answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 200, "body": inv.Function + " " + req.Params["path"] + req.Params["id"]}}})
+			})
+		}
+		return a
+	}
+	get := func(a *testApp, path string) (int, string) {
+		resp, body := a.do(t, a.request(t, "GET", path, nil))
+		return resp.StatusCode, string(body)
+	}
+
+	a := serve(t, "")
+	for path, want := range map[string]string{
+		"/":                     "Console ",
+		"/index.html":           "Console index.html",
+		"/assets/app.js":        "Console assets/app.js",
+		"/cases/c-1":            "GetCase c-1",
+		"/cases/c-1/attachment": "Console cases/c-1/attachment",
+	} {
+		status, body := get(a, path)
+		require.Equal(t, 200, status, path)
+		require.Equal(t, want, body, path)
+	}
+	status, body := get(a, "/admin/host/status")
+	require.Equal(t, 200, status)
+	require.JSONEq(t, `{"state":"Running"}`, body, "the host's own routes come first")
+
+	a = serve(t, "v1")
+	status, body = get(a, "/v1/cases/c-2")
+	require.Equal(t, 200, status)
+	require.Equal(t, "GetCase c-2", body)
+	status, body = get(a, "/v1/")
+	require.Equal(t, "Console ", body)
+	status, _ = get(a, "/api/cases/c-2")
+	require.Equal(t, 404, status, "routes live under the prefix only")
+	status, body = get(a, "/")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, "up and running", "the home page, when no function takes /")
 }

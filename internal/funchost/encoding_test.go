@@ -22,8 +22,6 @@ func TestRouteMatch(t *testing.T) {
 		{"cases/{id}", "cases", nil},
 		{"cases/{id}", "cases/c-1/more", nil},
 		{"cases/{id}/notes/{note}", "cases/c-1/notes/7", []param{{"id", "c-1"}, {"note", "7"}}},
-		{"cases/{id?}", "cases", []param{}},
-		{"cases/{id?}", "cases/c-9", []param{{"id", "c-9"}}},
 		{"files/{*path}", "files", []param{}},
 		{"files/{*path}", "files/a/b%20c/d.txt", []param{{"path", "a/b c/d.txt"}}},
 		{"alerts/azure-monitor", "alerts/azure-monitor", []param{}},
@@ -43,7 +41,7 @@ func TestRouteMatch(t *testing.T) {
 }
 
 func TestRouteTemplatesRefused(t *testing.T) {
-	for _, bad := range []string{"cases/{id:int}", "cases/{id=1}", "a{b}", "{a}x", "cases//x", "{*rest}/more", "{a?}/b", "{x}/{X}", "{}"} {
+	for _, bad := range []string{"cases/{id:int}", "cases/{id=1}", "a{b}", "{a}x", "cases//x", "{*rest}/more", "{a?}", "{a?}/b", "{x}/{X}", "{}"} {
 		_, err := parseRoute(bad)
 		require.Error(t, err, bad)
 	}
@@ -58,41 +56,40 @@ func TestRoutePrecedence(t *testing.T) {
 	require.False(t, all.before(lit))
 }
 
-func TestAppendJSONStringEscapesLikeNewtonsoft(t *testing.T) {
+func TestMarshalEscapesLikeNewtonsoft(t *testing.T) {
 	tests := map[string]string{
-		`plain`:              `"plain"`,
-		`quote " back \`:     `"quote \" back \\"`,
-		"nl\n tab\t cr\r":    `"nl\n tab\t cr\r"`,
-		"\x01\x1f":           `"\u0001\u001f"`,
-		"<a&b>é😀":            `"<a&b>é😀"`,
-		"\u2028\u2029\u0085": `"\u2028\u2029\u0085"`,
-		"bad \xff byte":      "\"bad \ufffd byte\"",
+		`plain`:           `"plain"`,
+		`quote " back \`:  `"quote \" back \\"`,
+		"nl\n tab\t cr\r": `"nl\n tab\t cr\r"`,
+		"\x01\x1f":        `"\u0001\u001f"`,
+		"<a&b>é😀":         `"<a&b>é😀"`, // no HTML escaping
+		"\u2028\u2029":    `"\u2028\u2029"`,
+		"bad \xff byte":   `"bad \ufffd byte"`, // U+FFFD, as .NET decodes it
 	}
 	for in, want := range tests {
-		got := string(appendJSONString(nil, in))
+		got := string(marshal(in))
 		require.Equal(t, want, got, "%q", in)
-		var back string
-		require.NoError(t, json.Unmarshal([]byte(got), &back))
 	}
 }
 
-func TestAppendStringTwice(t *testing.T) {
-	got := string(appendStringTwice(nil, `{"incidentId":"inc-42"}`))
+func TestStringsAreEncodedTwice(t *testing.T) {
+	got := string(twice(`{"incidentId":"inc-42"}`))
 	require.Equal(t, `"\"{\\\"incidentId\\\":\\\"inc-42\\\"}\""`, got)
-	var once, twice string
+	var once, again string
 	require.NoError(t, json.Unmarshal([]byte(got), &once))
-	require.NoError(t, json.Unmarshal([]byte(once), &twice))
-	require.Equal(t, `{"incidentId":"inc-42"}`, twice)
+	require.NoError(t, json.Unmarshal([]byte(once), &again))
+	require.Equal(t, `{"incidentId":"inc-42"}`, again)
+	require.Equal(t, `"42"`, string(integer(42)), "integers arrive as strings")
 }
 
 func TestDotNetTimes(t *testing.T) {
 	ts := time.Date(2026, 11, 20, 11, 15, 2, 123456789, time.FixedZone("CET", 3600))
-	require.Equal(t, `"2026-11-20T10:15:02"`, string(appendDateTime(nil, ts)))
-	require.Equal(t, `"2026-11-20T10:15:02+00:00"`, string(appendDateTimeOffset(nil, ts)))
-	require.Equal(t, `"2026-11-20T10:15:02.1234567Z"`, string(appendUTCTime(nil, ts)))
-	require.Equal(t, `"2026-11-20T10:15:02.5Z"`, string(appendUTCTime(nil, ts.Truncate(time.Second).Add(500*time.Millisecond))))
-	require.Equal(t, `"2026-11-20T10:15:02Z"`, string(appendUTCTime(nil, ts.Truncate(time.Second))))
-	require.Equal(t, `"0001-01-01T00:00:00Z"`, string(appendUTCTime(nil, time.Time{})))
+	require.Equal(t, "2026-11-20T10:15:02", ts.UTC().Format(dateTimeLayout))
+	require.Equal(t, "2026-11-20T10:15:02+00:00", ts.UTC().Format(dateTimeOffsetLayout))
+	require.Equal(t, "2026-11-20T10:15:02.1234567Z", roundTrip(ts))
+	require.Equal(t, "2026-11-20T10:15:02.5Z", roundTrip(ts.Truncate(time.Second).Add(500*time.Millisecond)))
+	require.Equal(t, "2026-11-20T10:15:02Z", roundTrip(ts.Truncate(time.Second)))
+	require.Equal(t, "0001-01-01T00:00:00Z", roundTrip(time.Time{}))
 }
 
 func TestDotNetScalars(t *testing.T) {
@@ -116,41 +113,28 @@ func TestDotNetScalars(t *testing.T) {
 }
 
 func TestMetadataKeysAreCaseInsensitiveAndTriggerKeysDropped(t *testing.T) {
-	var m metadata
-	m.setString("MessageId", "m-1")
-	m.setInt("DeliveryCount", 1)
+	m := metadata{}
+	m.set("MessageId", twice("m-1"))
+	m.set("DeliveryCount", integer(1))
 	m.applyBodyBindingData([]byte(`{"messageId":"evil","DeliveryCount":5,"flag":true,"nested":{"a":1},"list":[1,2],"none":null,"myTrigger":"x"}`), false)
-	got := string(m.appendTo(nil))
+	got := string(marshal(m))
 	require.JSONEq(t, `{"MessageId":"\"evil\"","DeliveryCount":"\"5\"","flag":"\"True\"","nested":{"a":1}}`, got)
 	require.Contains(t, got, `"MessageId":`, "the first spelling of a key is kept")
 
-	m.reset()
+	m = metadata{}
 	m.applyBodyBindingData([]byte(`{"list":[1, 2]}`), true)
-	require.JSONEq(t, `{"list":"[1,2]"}`, string(m.appendTo(nil)), "the HTTP extension passes arrays as JSON text")
+	require.JSONEq(t, `{"list":"[1,2]"}`, string(marshal(m)), "the HTTP extension passes arrays as JSON text")
 
-	m.reset()
+	m = metadata{}
 	m.applyBodyBindingData([]byte(`[{"a":1}]`), true)
 	m.applyBodyBindingData([]byte(`not json`), true)
-	require.Equal(t, `{}`, string(m.appendTo(nil)))
+	require.Equal(t, `{}`, string(marshal(m)))
 }
 
 func TestParseQuery(t *testing.T) {
 	require.Equal(t, []queryValue{{"tenant", "t-7"}, {"tag", "a,B c"}, {"flag", ""}, {"bad", "%zz"}},
 		parseQuery("tenant=t-7&tag=a&&TAG=B+c&flag&bad=%zz"))
 	require.Nil(t, parseQuery(""))
-}
-
-func TestDotNetBase64(t *testing.T) {
-	b, ok := dotnetBase64("test")
-	require.True(t, ok)
-	require.Equal(t, []byte{0xb5, 0xeb, 0x2d}, b)
-	b, ok = dotnetBase64("aGVs bG8=")
-	require.True(t, ok)
-	require.Equal(t, "hello", string(b))
-	for _, s := range []string{"hello", `{"a":1}`, "abc", "inc-42"} {
-		_, ok := dotnetBase64(s)
-		require.False(t, ok, s)
-	}
 }
 
 func TestNewUUID(t *testing.T) {

@@ -1,256 +1,89 @@
 package funchost
 
-// The invocation envelope, written by hand rather than with encoding/json: it
-// is built on every request of the intake path, and its exact encoding matters
-// (strings JSON-encoded twice, integers as strings, .NET date formats), which is
-// easier to get right, and to read, as explicit appends than as struct tags.
-//
-// Every rule here mirrors the real host's ScriptInvocationContextExtensions.
-// GetHttpScriptInvocationContextValue and Newtonsoft.Json's defaults; see
-// docs/azure-contracts.md §1.
+// The invocation envelope, {"Data":{...},"Metadata":{...}}, in the host's
+// encoding of values (docs/host-contract.md): a string is JSON-encoded twice,
+// an integer arrives as a string, a DateTime loses its fraction and zone, a
+// null value is left out, and a JSON object body's top-level properties are
+// copied into Metadata, where they may replace a key of the same name.
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal, escaped as
-// Newtonsoft.Json escapes by default: control characters, '"', '\\', U+0085,
-// U+2028 and U+2029; nothing else (no HTML escaping). Invalid UTF-8 becomes
-// U+FFFD, as .NET's UTF-8 decoder makes it.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendJSONChars(b, s)
-	return append(b, '"')
+// envelope is the invocation request body.
+type envelope struct {
+	Data     map[string]json.RawMessage `json:"Data"`
+	Metadata metadata                   `json:"Metadata"`
 }
 
-// appendJSONChars appends the escaped characters of s, without the quotes.
-func appendJSONChars(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-		case r == 0x85 || r == 0x2028 || r == 0x2029:
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
+// marshal is json.Marshal without HTML escaping: the host escapes no <, > or &.
+// It is used on values built here, which always encode.
+func marshal(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return json.RawMessage("null")
 	}
-	return append(b, s[start:]...)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// appendStringTwice appends the JSON string whose value is the JSON string
-// literal of s: how the host passes every string-typed value ("\"hello\"").
-func appendStringTwice(b []byte, s string) []byte {
-	var scratch [128]byte
-	inner := appendJSONString(scratch[:0], s)
-	return appendJSONString(b, string(inner))
+// twice is s as the host passes a string value: the JSON string whose value
+// is the JSON string literal of s ("\"hello\"").
+func twice(s string) json.RawMessage { return marshal(string(marshal(s))) }
+
+// integer is n as the host passes an int or long: a string ("1").
+func integer(n int64) json.RawMessage { return marshal(strconv.FormatInt(n, 10)) }
+
+// The host's DateTime forms.
+const (
+	dateTimeLayout       = "2006-01-02T15:04:05"               // DateTime after ToString: UTC, seconds, no zone
+	dateTimeOffsetLayout = "2006-01-02T15:04:05+00:00"         // DateTimeOffset: seconds, the offset kept
+	roundTripLayout      = "2006-01-02T15:04:05.9999999Z07:00" // inside a serialised object (sys.UtcNow, ScheduleStatus)
+)
+
+// roundTrip formats t as Newtonsoft writes a UTC DateTime inside an object:
+// 100 ns ticks, trailing zeros trimmed ("2026-11-06T10:15:03.1234567Z").
+func roundTrip(t time.Time) string {
+	return t.UTC().Truncate(100 * time.Nanosecond).Format(roundTripLayout)
 }
 
-// appendDateTime appends a UTC DateTime after the host's ToString/Parse round trip:
-// seconds precision, no zone ("2026-11-20T10:15:02").
-func appendDateTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05")
-	return append(b, '"')
+// sys is the "sys" binding data of every invocation.
+func sys(method string, now time.Time) json.RawMessage {
+	return marshal(struct{ MethodName, UtcNow, RandGuid string }{method, roundTrip(now), newUUID()})
 }
 
-// appendDateTimeOffset appends a DateTimeOffset after the same round trip
-// ("2026-11-20T10:15:02+00:00").
-func appendDateTimeOffset(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05+00:00")
-	return append(b, '"')
-}
+// metadata is the binding data. Keys compare case-insensitively, as in the
+// host's dictionary: a later key replaces an earlier one that differs only in
+// case, keeping the earlier spelling. Keys ending in "trigger" are left out,
+// as the host leaves them out ("Data will include value of the trigger").
+type metadata map[string]json.RawMessage
 
-// appendUTCTime appends a UTC DateTime inside a serialised object (sys.UtcNow,
-// ScheduleStatus): Newtonsoft's round-trip format, 100 ns ticks, trailing zeros
-// trimmed ("2026-11-06T10:15:03.1234567Z").
-func appendUTCTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().Truncate(100*time.Nanosecond).AppendFormat(b, "2006-01-02T15:04:05.9999999Z07:00")
-	return append(b, '"')
-}
-
-// appendBase64 appends bytes as Newtonsoft serialises a byte[]: a base64 string.
-func appendBase64(b []byte, p []byte) []byte {
-	b = append(b, '"')
-	b = base64.StdEncoding.AppendEncode(b, p)
-	return append(b, '"')
-}
-
-// appendSys appends the "sys" binding data object.
-func appendSys(b []byte, method string, now time.Time, randGUID string) []byte {
-	b = append(b, `{"MethodName":`...)
-	b = appendJSONString(b, method)
-	b = append(b, `,"UtcNow":`...)
-	b = appendUTCTime(b, now)
-	b = append(b, `,"RandGuid":`...)
-	b = appendJSONString(b, randGUID)
-	return append(b, '}')
-}
-
-// metadata is the invocation's binding data: an ordered map with the host's
-// case-insensitive keys (a later key replaces an earlier one that differs only
-// in case, keeping the earlier spelling). Values are raw JSON, kept in one arena.
-type metadata struct {
-	arena   []byte
-	entries []metaEntry
-}
-
-type metaEntry struct {
-	key        string
-	start, end int
-}
-
-func (m *metadata) reset() {
-	m.arena = m.arena[:0]
-	m.entries = m.entries[:0]
-}
-
-func (m *metadata) find(key string) int {
-	for i := range m.entries {
-		if strings.EqualFold(m.entries[i].key, key) {
-			return i
-		}
-	}
-	return -1
-}
-
-func (m *metadata) has(key string) bool { return m.find(key) >= 0 }
-
-// put records the value appended to the arena since start.
-func (m *metadata) put(key string, start int) {
-	e := metaEntry{key: key, start: start, end: len(m.arena)}
-	if i := m.find(key); i >= 0 {
-		e.key = m.entries[i].key
-		m.entries[i] = e
+func (m metadata) set(key string, v json.RawMessage) {
+	if len(key) >= 7 && strings.EqualFold(key[len(key)-7:], "trigger") {
 		return
 	}
-	m.entries = append(m.entries, e)
-}
-
-func (m *metadata) setRaw(key string, raw []byte) {
-	start := len(m.arena)
-	m.arena = append(m.arena, raw...)
-	m.put(key, start)
-}
-
-// setString records a string value, which the host encodes twice.
-func (m *metadata) setString(key, v string) {
-	start := len(m.arena)
-	m.arena = appendStringTwice(m.arena, v)
-	m.put(key, start)
-}
-
-// setInt records an integer, which the host passes as a string ("1").
-func (m *metadata) setInt(key string, v int64) {
-	start := len(m.arena)
-	m.arena = append(m.arena, '"')
-	m.arena = strconv.AppendInt(m.arena, v, 10)
-	m.arena = append(m.arena, '"')
-	m.put(key, start)
-}
-
-func (m *metadata) setDateTime(key string, t time.Time) {
-	start := len(m.arena)
-	m.arena = appendDateTime(m.arena, t)
-	m.put(key, start)
-}
-
-func (m *metadata) setDateTimeOffset(key string, t time.Time) {
-	start := len(m.arena)
-	m.arena = appendDateTimeOffset(m.arena, t)
-	m.put(key, start)
-}
-
-// setStringMap records a string dictionary, which the host passes as an object.
-func (m *metadata) setStringMap(key string, kv map[string]string) {
-	start := len(m.arena)
-	m.arena = append(m.arena, '{')
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			m.arena = append(m.arena, ',')
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			m[k] = v
+			return
 		}
-		m.arena = appendJSONString(m.arena, k)
-		m.arena = append(m.arena, ':')
-		m.arena = appendJSONString(m.arena, kv[k])
 	}
-	m.arena = append(m.arena, '}')
-	m.put(key, start)
+	m[key] = v
 }
 
-func (m *metadata) setSys(method string, now time.Time, randGUID string) {
-	start := len(m.arena)
-	m.arena = appendSys(m.arena, method, now, randGUID)
-	m.put("sys", start)
-}
-
-// appendTo writes the metadata object. Keys ending in "trigger" are left out,
-// as the host leaves them out ("Data will include value of the trigger").
-func (m *metadata) appendTo(b []byte) []byte {
-	b = append(b, '{')
-	first := true
-	for _, e := range m.entries {
-		if len(e.key) >= 7 && strings.EqualFold(e.key[len(e.key)-7:], "trigger") {
-			continue
+func (m metadata) has(key string) bool {
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return true
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendJSONString(b, e.key)
-		b = append(b, ':')
-		b = append(b, m.arena[e.start:e.end]...)
 	}
-	return append(b, '}')
+	return false
 }
 
 // applyBodyBindingData copies the top-level properties of a JSON object body
@@ -260,9 +93,9 @@ func (m *metadata) appendTo(b []byte) []byte {
 // is skipped. Arrays are skipped for Service Bus triggers (the script host's
 // ApplyBindingData) and passed as JSON text for HTTP triggers (the HTTP
 // extension's). A body that is not a JSON object adds nothing.
-func (m *metadata) applyBodyBindingData(body []byte, arrays bool) {
+func (m metadata) applyBodyBindingData(body []byte, arrays bool) {
 	t := bytes.TrimSpace(body)
-	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
+	if len(t) < 2 || t[0] != '{' {
 		return
 	}
 	var props map[string]json.RawMessage
@@ -273,33 +106,22 @@ func (m *metadata) applyBodyBindingData(body []byte, arrays bool) {
 	for k := range props {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys) // JSON objects are unordered; sorted keeps envelopes reproducible
+	slices.Sort(keys) // the object's order is lost; sorted keeps envelopes reproducible
 	for _, k := range keys {
 		v := props[k]
 		switch v[0] {
 		case '{':
-			start := len(m.arena)
-			buf := bytes.NewBuffer(m.arena)
-			if json.Compact(buf, v) != nil {
-				continue
-			}
-			m.arena = buf.Bytes()
-			m.put(k, start)
+			m.set(k, v)
 		case '[':
-			if !arrays {
-				continue
+			if arrays {
+				var compact bytes.Buffer
+				_ = json.Compact(&compact, v)
+				m.set(k, marshal(compact.String()))
 			}
-			var buf bytes.Buffer
-			if json.Compact(&buf, v) != nil {
-				continue
-			}
-			start := len(m.arena)
-			m.arena = appendJSONString(m.arena, buf.String())
-			m.put(k, start)
 		case 'n':
 			// null: the host's value is null, and null values are omitted.
 		default:
-			m.setString(k, dotnetScalar(v))
+			m.set(k, twice(dotnetScalar(v)))
 		}
 	}
 }

@@ -221,7 +221,6 @@ func startApp(t *testing.T, c appConfig) *testApp {
 	if c.lock == 0 {
 		c.lock = 30 * time.Second
 	}
-	env := append([]string{"IntakeQueue=intake", "SweepSchedule=0 0 0 1 1 *"}, c.env...)
 	a := &testApp{worker: newFakeWorker(t), bus: openQueueLocked(t, c.maxDeliver, c.lock), logs: &logBuffer{}}
 	var q Queue = a.bus
 	if c.queue != nil {
@@ -231,13 +230,15 @@ func startApp(t *testing.T, c appConfig) *testApp {
 		AppDir:    c.appDir,
 		Addr:      "127.0.0.1:0",
 		Bus:       q,
-		Env:       env,
+		Env:       c.env,
 		WorkerURL: a.worker.srv.URL,
 		Logger:    newTestLogger(a.logs),
 		Now:       c.now,
 		DevPages:  !c.noDev,
 	})
 	require.NoError(t, err)
+	// Timers wait for ever unless a test drives them (timerDriver).
+	h.timerAfter = func(string, time.Duration) (<-chan time.Time, func() bool) { return nil, func() bool { return true } }
 	if c.tune != nil {
 		c.tune(h)
 	}

@@ -2,8 +2,10 @@
 // local`: it reads host.json and functions/*/function.json, starts the custom
 // handler as the real host does, and drives every function through the same
 // custom-handler protocol and envelopes as Azure — HTTP triggers on
-// /api/..., Service Bus triggers and outputs on the embedded queue, timer
-// triggers on their NCRONTAB schedules. See docs/azure-contracts.md §1.
+// /api/..., Service Bus queue triggers on the embedded queue, timer triggers
+// on their NCRONTAB schedules. It carries only what the app's function.json
+// files use, and refuses the rest by name. docs/host-contract.md lists the
+// host behaviour it relies on.
 package funchost
 
 import (
@@ -23,21 +25,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vigil/internal/bus"
 	"vigil/internal/localbus"
 )
 
-// Queue is what the host needs from the embedded Service Bus. Entities named
+// Queue is what the host needs from the embedded Service Bus. Queues named
 // by triggers must exist (declared with the options the infrastructure gives
 // them) before Run, which refuses to start otherwise; Functions lists them.
 type Queue interface {
-	Send(ctx context.Context, entity string, msgs ...bus.Message) error
 	Receive(ctx context.Context, entity string, max int) ([]*localbus.Delivery, error)
 	Complete(ctx context.Context, d *localbus.Delivery) error
 	Abandon(ctx context.Context, d *localbus.Delivery, reason string) error
 	RenewLock(ctx context.Context, d *localbus.Delivery) error
-	// Exists reports whether a queue or topic subscription
-	// ("topic/subscriptions/name") can be received from.
 	Exists(entity string) (bool, error)
 }
 
@@ -74,15 +72,13 @@ type Options struct {
 
 // Function describes one served function, for the start-up banner.
 type Function struct {
-	Name         string
-	Trigger      string   // "http", "serviceBus" or "timer"
-	Route        string   // http: "/api/cases/{id}"
-	Methods      []string // http: upper case; empty means every method
-	AuthLevel    string   // http: as in function.json; not enforced locally
-	Entity       string   // serviceBus: queue, or "topic/subscriptions/subscription"
-	Schedule     string   // timer: 6-field NCRONTAB
-	RunOnStartup bool     // timer
-	Outputs      []string // entities the function's serviceBus outputs send to
+	Name      string
+	Trigger   string   // "http", "serviceBus" or "timer"
+	Route     string   // http: "/api/cases/{id}"
+	Methods   []string // http: upper case; empty means every method
+	AuthLevel string   // http: as in function.json; not enforced locally
+	Entity    string   // serviceBus: the queue
+	Schedule  string   // timer: 6-field NCRONTAB
 }
 
 // Host runs one function app.
@@ -119,7 +115,6 @@ type Host struct {
 
 	warnChunked     sync.Once
 	warnMissingHTTP sync.Once
-	warnArrayBody   sync.Once
 }
 
 // Shutdown waits this long for in-flight invocations.
@@ -143,17 +138,16 @@ func New(o Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	fns, err := loadFunctions(appDir, settings(o.Env))
+	fns, err := loadFunctions(appDir)
 	if err != nil {
 		return nil, err
 	}
-	sortFunctions(fns)
-	limit, err := bodyLimit(settings(o.Env))
+	limit, err := bodyLimit(o.Env)
 	if err != nil {
 		return nil, err
 	}
 	for _, fn := range fns {
-		if o.Bus == nil && (fn.trigger == kindServiceBus || len(fn.sbOutputs) > 0) {
+		if o.Bus == nil && fn.trigger == kindServiceBus {
 			return nil, fmt.Errorf("funchost: function %q uses Service Bus but Options.Bus is nil", fn.name)
 		}
 	}
@@ -232,12 +226,6 @@ func New(o Options) (*Host, error) {
 			sup.args = cfg.arguments
 		}
 		sup.dir = appDir
-		if wd := cfg.workingDirectory; wd != "" {
-			if !filepath.IsAbs(wd) {
-				wd = filepath.Join(appDir, wd)
-			}
-			sup.dir = wd
-		}
 		sup.env = append(os.Environ(), o.Env...)
 	}
 	h.worker = sup
@@ -344,8 +332,8 @@ func (h *Host) Run(ctx context.Context) error {
 	return runErr
 }
 
-// checkTriggerEntities refuses to run a serviceBusTrigger whose queue or
-// subscription the embedded queue does not have: Azure would not start such a
+// checkTriggerEntities refuses to run a serviceBusTrigger whose queue the
+// embedded queue does not have: Azure would not start such a
 // function either, and its pump would only log receive errors. (New does not
 // check: callers may declare entities after New, from Functions.)
 func (h *Host) checkTriggerEntities() error {
@@ -359,11 +347,7 @@ func (h *Host) checkTriggerEntities() error {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("funchost: function %q: checking its trigger's entity %q: %w", fn.name, fn.entity, err))
 		case !ok:
-			what := "queue"
-			if strings.Contains(fn.entity, "/subscriptions/") {
-				what = "topic subscription"
-			}
-			errs = append(errs, fmt.Errorf("funchost: function %q is triggered by Service Bus %s %q, which is not declared on the embedded queue (declare it before Run)", fn.name, what, fn.entity))
+			errs = append(errs, fmt.Errorf("funchost: function %q is triggered by Service Bus queue %q, which is not declared on the embedded queue (declare it before Run)", fn.name, fn.entity))
 		}
 	}
 	return errors.Join(errs...)
@@ -403,10 +387,6 @@ func (h *Host) Functions() []Function {
 		case kindTimer:
 			f.Trigger = "timer"
 			f.Schedule = fn.scheduleExpr
-			f.RunOnStartup = fn.runOnStartup
-		}
-		for _, o := range fn.sbOutputs {
-			f.Outputs = append(f.Outputs, o.entity)
 		}
 		out = append(out, f)
 	}
@@ -442,17 +422,8 @@ func (h *Host) Describe(w io.Writer) {
 			}
 		case "serviceBus":
 			what, where = "queue", f.Entity
-			if strings.Contains(f.Entity, "/subscriptions/") {
-				what = "topic"
-			}
 		case "timer":
 			what, where = "schedule", f.Schedule+" (UTC)"
-			if f.RunOnStartup {
-				where += ", runOnStartup"
-			}
-		}
-		if len(f.Outputs) > 0 {
-			where += "  → " + strings.Join(f.Outputs, ", ")
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Name, f.Trigger, what, where)
 	}

@@ -85,31 +85,20 @@ func TestHTTPRoundTrip(t *testing.T) {
 	}, 2*time.Second, 10*time.Millisecond, a.logs.String())
 }
 
-func TestHTTPPostSendsOutputsBeforeAnswering(t *testing.T) {
+func TestHTTPPostBodyAndBindingData(t *testing.T) {
 	a := startApp(t, appConfig{})
-	release := make(chan struct{})
-	defer close(release)
 	a.worker.handle("CreateCase", func(w http.ResponseWriter, inv invocation) {
 		answer(w, 200, obj{"Outputs": obj{
 			"res": obj{"statusCode": "202", "body": `{"caseId":"c-9"}`, "headers": obj{"content-type": "application/json"}},
-			"out": obj{"caseId": "c-9", "tenantId": "t-7"},
 		}})
-	})
-	// ProcessIntake holds the message until the test is done, so that it
-	// cannot be completed before we look.
-	a.worker.handle("ProcessIntake", func(w http.ResponseWriter, inv invocation) {
-		<-release
-		answer(w, 200, obj{"Outputs": obj{}})
 	})
 
 	req := a.request(t, "POST", "/api/cases", strings.NewReader(`{"tenantId":"t-7","title":"Checkout fails","severity":2,"tags":["checkout"],"reporter":{"email":"a@example.com"}}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, body := a.do(t, req)
-	require.Equal(t, 202, resp.StatusCode)
+	require.Equal(t, 202, resp.StatusCode, "a numeric string status code")
 	require.Equal(t, `{"caseId":"c-9"}`, string(body), "a string body is written raw")
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	st := a.stats(t, "intake")
-	require.Equal(t, 1, st.Active+st.Locked, "the output is on the queue before the response")
 
 	inv := a.worker.next(t, "CreateCase")
 	var req0 struct{ Body string }
@@ -121,17 +110,6 @@ func TestHTTPPostSendsOutputsBeforeAnswering(t *testing.T) {
 	require.Equal(t, `"2"`, severity, "body scalars become strings, then are encoded twice")
 	require.Equal(t, `["checkout"]`, tags, "the HTTP extension passes arrays as JSON text")
 	golden(t, "http_create_case", inv.Raw)
-
-	delivered := a.worker.next(t, "ProcessIntake")
-	var msg, once string
-	delivered.data(t, "msg", &msg)
-	require.NoError(t, jsonUnmarshalString(msg, &once))
-	require.JSONEq(t, `{"caseId":"c-9","tenantId":"t-7"}`, once)
-	var ct, mid string
-	delivered.meta(t, "ContentType", &ct)
-	delivered.meta(t, "MessageId", &mid)
-	require.Equal(t, `"application/json"`, ct)
-	require.Regexp(t, `^"[0-9a-f]{32}"$`, mid, "binding outputs get a random MessageId")
 }
 
 func TestHTTPBodyIsAbsentWithoutContentLength(t *testing.T) {
@@ -167,17 +145,17 @@ func TestHTTPBodyIsAbsentWithoutContentLength(t *testing.T) {
 func TestHTTPBinaryBodiesAreBase64(t *testing.T) {
 	a := startApp(t, appConfig{})
 	a.worker.handle("Echo", func(w http.ResponseWriter, inv invocation) {
-		answer(w, 200, obj{"Outputs": obj{}, "ReturnValue": obj{"StatusCode": 201, "Body": "stored", "Headers": obj{"X-Stored": "yes"}}})
+		answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 201, "body": "stored", "headers": obj{"X-Stored": "yes"}}}})
 	})
 
 	raw := []byte{0x00, 0x01, 0x02, 0xff, 'v', 'i', 'g'}
 	req := a.request(t, "PUT", "/api/echo/uploads/a%20b.bin", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, body := a.do(t, req)
-	require.Equal(t, 201, resp.StatusCode, "$return: keys are case-insensitive")
+	require.Equal(t, 201, resp.StatusCode)
 	require.Equal(t, "stored", string(body))
 	require.Equal(t, "yes", resp.Header.Get("X-Stored"))
-	require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"), "an unlabelled body is text")
 
 	inv := a.worker.next(t, "Echo")
 	var req0 struct {
@@ -186,7 +164,7 @@ func TestHTTPBinaryBodiesAreBase64(t *testing.T) {
 	}
 	inv.data(t, "req", &req0)
 	require.Equal(t, base64.StdEncoding.EncodeToString(raw), req0.Body)
-	require.Equal(t, map[string]string{"rest": "uploads/a b.bin"}, req0.Params)
+	require.Equal(t, map[string]string{"rest": "uploads/a b.bin"}, req0.Params, "a catch-all takes the rest of the path")
 	golden(t, "http_octet_stream", inv.Raw)
 
 	var mp bytes.Buffer
@@ -202,28 +180,43 @@ func TestHTTPBinaryBodiesAreBase64(t *testing.T) {
 	require.Equal(t, base64.StdEncoding.EncodeToString(mp.Bytes()), req0.Body)
 }
 
-func TestHTTPReturnValueWithoutBodyIsTheBody(t *testing.T) {
+// TestHTTPResponseObject: the http output as the host reads it.
+func TestHTTPResponseObject(t *testing.T) {
 	a := startApp(t, appConfig{})
-	a.worker.handle("Echo", func(w http.ResponseWriter, inv invocation) {
-		// No "body" key: the host does not read it as a response object.
-		answer(w, 200, obj{"ReturnValue": obj{"statusCode": 202}})
-	})
-	resp, body := a.do(t, a.request(t, "GET", "/api/echo", nil))
-	require.Equal(t, 200, resp.StatusCode)
-	require.JSONEq(t, `{"statusCode":202}`, string(body))
+	tests := []struct {
+		name   string
+		res    any
+		status int
+		ctype  string
+		body   string
+	}{
+		{"no res: an empty object", nil, 200, "text/plain; charset=utf-8", "{}"},
+		{"object body: indented JSON", obj{"statusCode": 200, "body": obj{"a": 1}}, 200, "text/plain; charset=utf-8", "{\n  \"a\": 1\n}"},
+		{"no body", obj{"statusCode": 204}, 204, "", ""},
+		{"no status code", obj{"body": "hi", "headers": obj{"Content-Type": "text/html"}}, 200, "text/html", "hi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.worker.handle("Echo", func(w http.ResponseWriter, inv invocation) {
+				out := obj{}
+				if tt.res != nil {
+					out["res"] = tt.res
+				}
+				answer(w, 200, obj{"Outputs": out})
+			})
+			resp, body := a.do(t, a.request(t, "GET", "/api/echo", nil))
+			require.Equal(t, tt.status, resp.StatusCode)
+			require.Equal(t, tt.ctype, resp.Header.Get("Content-Type"))
+			require.Equal(t, tt.body, string(body))
+		})
+	}
 }
 
 // TestHTTPFailedInvocationAnswers503AndDropsOutputs: a failed invocation
 // drops its outputs, as in Azure, and tells the caller to retry, in JSON.
 func TestHTTPFailedInvocationAnswers503AndDropsOutputs(t *testing.T) {
 	a := startApp(t, appConfig{})
-	release := make(chan struct{})
-	defer close(release)
-	a.worker.handle("ProcessIntake", func(w http.ResponseWriter, inv invocation) {
-		<-release // a wrongly sent output would stay visible on the queue
-		answer(w, 200, obj{})
-	})
-	good := obj{"res": obj{"statusCode": 202, "body": "accepted"}, "out": obj{"caseId": "c-1"}}
+	good := obj{"res": obj{"statusCode": 202, "body": "accepted"}}
 	tests := []struct {
 		name    string
 		respond func(http.ResponseWriter)
@@ -238,14 +231,14 @@ func TestHTTPFailedInvocationAnswers503AndDropsOutputs(t *testing.T) {
 		{"empty 200", func(w http.ResponseWriter) { w.WriteHeader(200) }, "empty body"},
 		{"not an object", func(w http.ResponseWriter) { answer(w, 200, []int{1}) }, "not an invocation result"},
 		{"res is a plain string", func(w http.ResponseWriter) {
-			answer(w, 200, obj{"Outputs": obj{"res": "accepted", "out": obj{"caseId": "c-1"}}})
+			answer(w, 200, obj{"Outputs": obj{"res": "accepted"}})
 		}, "is not a response object"},
 		{"bad status code", func(w http.ResponseWriter) {
-			answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 42}, "out": obj{"caseId": "c-1"}}})
+			answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 42}}})
 		}, "not a valid HTTP status"},
-		{"output send fails", func(w http.ResponseWriter) {
-			answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 202}, "out": obj{"pad": strings.Repeat("x", 300<<10)}}})
-		}, `output \"out\": send to intake`},
+		{"a header that is not a string", func(w http.ResponseWriter) {
+			answer(w, 200, obj{"Outputs": obj{"res": obj{"statusCode": 202, "headers": obj{"X-Count": 3}}}})
+		}, "cannot unmarshal number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,13 +246,10 @@ func TestHTTPFailedInvocationAnswers503AndDropsOutputs(t *testing.T) {
 			req := a.request(t, "POST", "/api/cases", strings.NewReader(`{"tenantId":"t-7"}`))
 			resp, body := a.do(t, req)
 			requireRetry(t, resp, body)
-			st := a.stats(t, "intake")
-			require.Zero(t, st.Active+st.Locked, "outputs of a failed invocation are discarded")
 			require.Eventually(t, func() bool { return strings.Contains(a.logs.String(), tt.logged) },
 				2*time.Second, 10*time.Millisecond, "log should say %q:\n%s", tt.logged, a.logs.String())
 		})
 	}
-	require.Empty(t, a.worker.callsOf("ProcessIntake"))
 }
 
 func TestHTTPRoutingAdminAndDevPages(t *testing.T) {

@@ -32,11 +32,14 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"state":"Running"}`)
 	case strings.HasPrefix(p, "/dev/") && h.opts.DevPages:
 		h.serveDev(w, r)
+	case h.serveFunction(w, r):
 	case p == "/":
+		// The host's home page, unless a function took "/" (an empty
+		// routePrefix and a catch-all route).
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "Your Functions app is up and running (vigil local).\n")
 	default:
-		h.serveFunction(w, r)
+		h.notFound(w, r)
 	}
 }
 
@@ -64,28 +67,26 @@ func (h *Host) serveDev(w http.ResponseWriter, r *http.Request) {
 	proxy.ServeHTTP(w, r)
 }
 
-// serveFunction finds the httpTrigger for the request (most specific route
-// first; a method mismatch is a 404, as in the host) and invokes it.
-func (h *Host) serveFunction(w http.ResponseWriter, r *http.Request) {
+// serveFunction invokes the httpTrigger the request is for (most specific
+// route first; a method mismatch is a 404, as in the host); false when none.
+func (h *Host) serveFunction(w http.ResponseWriter, r *http.Request) bool {
 	path := r.URL.EscapedPath()
 	prefix := "/"
 	if h.cfg.routePrefix != "" {
 		prefix = "/" + h.cfg.routePrefix + "/"
 	}
 	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
-		h.notFound(w, r)
-		return
+		return false
 	}
 	rest := path[len(prefix):]
 	for _, fn := range h.routes {
 		params, ok := fn.route.match(rest, nil)
-		if !ok || !fn.allowsMethod(r.Method) {
-			continue
+		if ok && fn.allowsMethod(r.Method) {
+			h.serveHTTPTrigger(w, r, fn, params)
+			return true
 		}
-		h.serveHTTPTrigger(w, r, fn, params)
-		return
 	}
-	h.notFound(w, r)
+	return false
 }
 
 // notFound answers a request no function takes. Azure's host answers an
@@ -155,9 +156,6 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 	if err == nil {
 		resp, err = h.httpResponse(fn, res)
 	}
-	if err == nil {
-		err = h.sendOutputs(ctx, fn, res)
-	}
 	if err != nil {
 		// The outputs are dropped, as Azure drops them. Azure answers a bare
 		// 500; the local host says to retry, since the work may have been done
@@ -171,101 +169,80 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, fn *func
 	h.invocationLog(r.Context(), fn, trigger, id, start, statusOutcome(resp.status), nil)
 }
 
-// httpEnvelope builds the invocation request for an httpTrigger: Data.<name>
-// is the request object of the host's GetRequestAsJObject; Metadata is the HTTP
-// extension's binding data (body properties, query values, route values,
-// Query, Headers) plus sys. body, when not nil, is streamed into Data.<name>.Body.
-func (h *Host) httpEnvelope(r *http.Request, fn *function, params []param, body io.Reader) *envelopeStream {
-	query := parseQuery(r.URL.RawQuery)
-	headers := requestHeaders(r)
+// httpRequestData is Data.<name> of an httpTrigger: the request as the host's
+// GetRequestAsJObject writes it (Body follows, when there is one).
+type httpRequestData struct {
+	URL        string              `json:"Url"`
+	Method     string              `json:"Method"`
+	Query      map[string]string   `json:"Query"`
+	Headers    map[string][]string `json:"Headers"`
+	Params     map[string]string   `json:"Params"`
+	Identities []any               `json:"Identities"`
+}
 
-	b := append([]byte(nil), `{"Data":{`...)
-	b = appendJSONString(b, fn.inputName)
-	b = append(b, `:{"Url":`...)
-	u := "http://" + r.Host + r.URL.EscapedPath()
+// httpEnvelope builds the invocation request for an httpTrigger: Data.<name>
+// is the request; Metadata is the HTTP extension's binding data (body
+// properties, query values, route values, Query, Headers) plus sys. body,
+// when not nil, is streamed into Data.<name>.Body.
+func (h *Host) httpEnvelope(r *http.Request, fn *function, params []param, body io.Reader) *envelopeStream {
+	req := httpRequestData{
+		URL:        "http://" + r.Host + r.URL.EscapedPath(),
+		Method:     r.Method,
+		Query:      map[string]string{},
+		Headers:    requestHeaders(r),
+		Params:     map[string]string{},
+		Identities: []any{},
+	}
 	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
+		req.URL += "?" + r.URL.RawQuery
 	}
-	b = appendJSONString(b, u)
-	b = append(b, `,"Method":`...)
-	b = appendJSONString(b, r.Method)
-	b = append(b, `,"Query":`...)
-	b = appendQueryObject(b, query)
-	b = append(b, `,"Headers":{`...)
-	for i, hd := range headers {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, hd.name)
-		b = append(b, ":["...)
-		for j, v := range hd.values {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
+	query := parseQuery(r.URL.RawQuery)
+	for _, q := range query {
+		req.Query[q.key] = q.value
 	}
-	b = append(b, `},"Params":{`...)
-	for i, p := range params {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, p.name)
-		b = append(b, ':')
-		b = appendJSONString(b, p.value)
+	for _, p := range params {
+		req.Params[p.name] = p.value
 	}
-	b = append(b, `},"Identities":[]`...)
+	obj := marshal(req)
+	head := append(append(append([]byte(`{"Data":{`), marshal(fn.inputName)...), ':'), obj[:len(obj)-1]...)
 	if body != nil {
-		b = append(b, `,"Body":"`...)
+		head = append(head, `,"Body":"`...)
 	}
-	hasBody := body != nil
-	params = slices.Clone(params)
 	now := h.now()
 	tail := func(raw []byte) []byte {
 		var t []byte
-		if hasBody {
+		if body != nil {
 			t = append(t, '"')
 		}
-		t = append(t, `}},"Metadata":`...)
 		// Binding data, in the HTTP extension's order: later sources overwrite
 		// earlier ones; Query and Headers only fill a gap; sys always wins.
-		md := new(metadata)
-		if hasBody {
+		md := metadata{}
+		if body != nil {
 			md.applyBodyBindingData(raw, true)
 		}
 		for _, q := range query {
 			if !strings.EqualFold(q.key, "code") {
-				md.setString(q.key, q.value)
+				md.set(q.key, twice(q.value))
 			}
 		}
 		for _, p := range params {
-			md.setString(p.name, p.value)
+			md.set(p.name, twice(p.value))
 		}
 		if !md.has("Query") {
-			start := len(md.arena)
-			md.arena = appendQueryObject(md.arena, query)
-			md.put("Query", start)
+			md.set("Query", marshal(req.Query))
 		}
 		if !md.has("Headers") {
-			start := len(md.arena)
-			md.arena = append(md.arena, '{')
-			for i, hd := range headers {
-				if i > 0 {
-					md.arena = append(md.arena, ',')
-				}
-				md.arena = appendJSONString(md.arena, hd.name)
-				md.arena = append(md.arena, ':')
-				md.arena = appendJSONString(md.arena, strings.Join(hd.values, ","))
+			joined := make(map[string]string, len(req.Headers))
+			for k, v := range req.Headers {
+				joined[k] = strings.Join(v, ",")
 			}
-			md.arena = append(md.arena, '}')
-			md.put("Headers", start)
+			md.set("Headers", marshal(joined))
 		}
-		md.setSys(fn.name, now, newUUID())
-		t = md.appendTo(t)
+		md.set("sys", sys(fn.name, now))
+		t = append(append(t, `}},"Metadata":`...), marshal(md)...)
 		return append(t, '}')
 	}
-	return newEnvelopeStream(b, body, isOctetOrMultipart(r.Header.Get("Content-Type")), tail)
+	return newEnvelopeStream(head, body, isOctetOrMultipart(r.Header.Get("Content-Type")), tail)
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -321,40 +298,21 @@ func unescapeQuery(s string) string {
 	return strings.ReplaceAll(s, "+", " ")
 }
 
-func appendQueryObject(b []byte, query []queryValue) []byte {
-	b = append(b, '{')
-	for i, q := range query {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, q.key)
-		b = append(b, ':')
-		b = appendJSONString(b, q.value)
-	}
-	return append(b, '}')
-}
-
-type headerValues struct {
-	name   string
-	values []string
-}
-
 // requestHeaders lists the request headers as Kestrel exposes them, Host and
-// Transfer-Encoding included (Go keeps those out of r.Header), sorted by name.
-// Names are Go's canonical form; Kestrel keeps the client's spelling for
-// headers it does not know, so handlers must match names case-insensitively.
-func requestHeaders(r *http.Request) []headerValues {
-	out := make([]headerValues, 0, len(r.Header)+2)
+// Transfer-Encoding included (Go keeps those out of r.Header). Names are Go's
+// canonical form; Kestrel keeps the client's spelling for headers it does not
+// know, so handlers must match names case-insensitively.
+func requestHeaders(r *http.Request) map[string][]string {
+	out := make(map[string][]string, len(r.Header)+2)
 	for k, v := range r.Header {
-		out = append(out, headerValues{k, v})
+		out[k] = v
 	}
 	if r.Host != "" {
-		out = append(out, headerValues{"Host", []string{r.Host}})
+		out["Host"] = []string{r.Host}
 	}
 	if len(r.TransferEncoding) > 0 {
-		out = append(out, headerValues{"Transfer-Encoding", []string{strings.Join(r.TransferEncoding, ", ")}})
+		out["Transfer-Encoding"] = []string{strings.Join(r.TransferEncoding, ", ")}
 	}
-	slices.SortFunc(out, func(a, b headerValues) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
@@ -386,13 +344,10 @@ func (resp *httpResponse) write(w http.ResponseWriter) {
 
 // httpResponse turns the function's http output into the response, as the
 // host's HttpBinding does. A value that is not a response object fails the
-// invocation (the caller gets 500).
+// invocation.
 func (h *Host) httpResponse(fn *function, res *invokeResult) (httpResponse, error) {
-	switch fn.httpOut {
-	case "":
+	if fn.httpOut == "" {
 		return httpResponse{status: http.StatusOK}, nil
-	case "$return":
-		return h.returnValueResponse(res.ReturnValue)
 	}
 	raw, ok := res.Outputs[fn.httpOut]
 	if !ok {
@@ -403,134 +358,38 @@ func (h *Host) httpResponse(fn *function, res *invokeResult) (httpResponse, erro
 		return httpResponse{status: http.StatusOK, contentType: textPlain, body: []byte("{}")}, nil
 	}
 	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '"' {
-		// A string holding the response object's JSON is read the same way.
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			raw = bytes.TrimSpace([]byte(s))
-		}
-	}
 	if len(raw) == 0 || raw[0] != '{' {
 		return httpResponse{}, fmt.Errorf("http output %q is not a response object {statusCode, body, headers}: %s", fn.httpOut, truncateBody(raw))
 	}
 	var out struct {
-		StatusCode json.RawMessage            `json:"statusCode"`
-		Body       json.RawMessage            `json:"body"`
-		Headers    map[string]json.RawMessage `json:"headers"`
+		StatusCode json.RawMessage   `json:"statusCode"`
+		Body       json.RawMessage   `json:"body"`
+		Headers    map[string]string `json:"headers"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return httpResponse{}, fmt.Errorf("http output %q: %w", fn.httpOut, err)
 	}
-	resp := httpResponse{status: parseStatusCode(out.StatusCode)}
-	// The host writes an object or array body with JToken.ToString(): indented JSON.
-	resp.body = renderBody(out.Body, true)
-	if err := resp.setHeaders(out.Headers); err != nil {
-		return httpResponse{}, fmt.Errorf("http output %q: %w", fn.httpOut, err)
-	}
-	return resp, resp.check()
-}
-
-const textPlain = "text/plain; charset=utf-8"
-
-// returnValueResponse interprets ReturnValue for an http output named $return:
-// it is a response object only if it has a "body" key; any other object is
-// itself the body.
-func (h *Host) returnValueResponse(raw json.RawMessage) (httpResponse, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return httpResponse{status: http.StatusOK}, nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return httpResponse{}, fmt.Errorf("ReturnValue: %w", err)
-		}
-		if b, ok := dotnetBase64(s); ok {
-			// The base64 gotcha: a string that decodes is sent as its bytes.
-			return httpResponse{status: http.StatusOK, body: b}, nil
-		}
-		t := bytes.TrimSpace([]byte(s))
-		if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
-			return httpResponse{status: http.StatusOK, contentType: textPlain, body: []byte(s)}, nil
-		}
-		raw = t
-	}
-	if raw[0] != '{' {
-		return httpResponse{status: http.StatusOK, contentType: textPlain, body: renderBody(raw, false)}, nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return httpResponse{}, fmt.Errorf("ReturnValue: %w", err)
-	}
-	get := func(name string) (json.RawMessage, bool) {
-		for k, v := range obj {
-			if strings.EqualFold(k, name) {
-				return v, true
-			}
-		}
-		return nil, false
-	}
-	bodyRaw, isResponse := get("body")
-	if !isResponse {
-		var c bytes.Buffer
-		_ = json.Compact(&c, raw)
-		return httpResponse{status: http.StatusOK, contentType: textPlain, body: c.Bytes()}, nil
-	}
-	status, ok := get("statusCode")
-	if !ok {
-		status, _ = get("status")
-	}
-	resp := httpResponse{status: parseStatusCode(status)}
-	if t := bytes.TrimSpace(bodyRaw); len(t) > 0 && t[0] == '[' {
-		h.warnArrayBody.Do(func() {
-			h.log.Warn("ReturnValue.body is an array: Azure writes it as \"System.Collections.Generic.List`1[System.Object]\"; wrap it in an object or send JSON text")
-		})
-	}
-	resp.body = renderBody(bodyRaw, false)
-	var headers map[string]json.RawMessage
-	if hr, ok := get("headers"); ok && string(bytes.TrimSpace(hr)) != "null" {
-		if err := json.Unmarshal(hr, &headers); err != nil {
-			return httpResponse{}, fmt.Errorf("ReturnValue.headers: %w", err)
-		}
-	}
-	if err := resp.setHeaders(headers); err != nil {
-		return httpResponse{}, fmt.Errorf("ReturnValue: %w", err)
-	}
-	return resp, resp.check()
-}
-
-func (resp *httpResponse) setHeaders(headers map[string]json.RawMessage) error {
-	names := make([]string, 0, len(headers))
-	for k := range headers {
+	resp := httpResponse{status: parseStatusCode(out.StatusCode), body: renderBody(out.Body)}
+	names := make([]string, 0, len(out.Headers))
+	for k := range out.Headers {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		v := bytes.TrimSpace(headers[k])
-		if len(v) == 0 || string(v) == "null" {
-			if strings.EqualFold(k, "Content-Type") {
-				return errors.New("content-type header cannot be null")
-			}
-			continue
-		}
-		var s string
-		if v[0] == '"' || v[0] == 't' || v[0] == 'f' || (v[0] >= '0' && v[0] <= '9') || v[0] == '-' {
-			s = dotnetScalar(v)
-		} else {
-			s = string(v)
-		}
 		if strings.EqualFold(k, "Content-Type") {
-			resp.contentType = s
-			continue
+			resp.contentType = out.Headers[k]
+		} else {
+			resp.headers = append(resp.headers, headerValue{k, out.Headers[k]})
 		}
-		resp.headers = append(resp.headers, headerValue{k, s})
 	}
 	if resp.contentType == "" && len(resp.body) > 0 {
 		// ASP.NET's string formatter labels an unlabelled body so.
 		resp.contentType = textPlain
 	}
-	return nil
+	return resp, resp.check()
 }
+
+const textPlain = "text/plain; charset=utf-8"
 
 func (resp *httpResponse) check() error {
 	if resp.status < 100 || resp.status > 999 {
@@ -560,9 +419,9 @@ func parseStatusCode(raw json.RawMessage) int {
 }
 
 // renderBody writes a body value as the host does: a string raw, an object or
-// array as JSON (indented for a named http output, whose body the host writes
-// with JToken.ToString()), a scalar as .NET prints it, null as nothing.
-func renderBody(raw json.RawMessage, indent bool) []byte {
+// array as indented JSON (the host writes it with JToken.ToString()), a scalar
+// as .NET prints it, null as nothing.
+func renderBody(raw json.RawMessage) []byte {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -574,11 +433,7 @@ func renderBody(raw json.RawMessage, indent bool) []byte {
 		return []byte(s)
 	case '{', '[':
 		var b bytes.Buffer
-		if indent {
-			_ = json.Indent(&b, raw, "", "  ")
-		} else {
-			_ = json.Compact(&b, raw)
-		}
+		_ = json.Indent(&b, raw, "", "  ")
 		return b.Bytes()
 	}
 	return []byte(dotnetScalar(raw))

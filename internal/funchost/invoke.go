@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,12 +26,12 @@ const userAgent = "Azure-Functions-Host/" + HostVersion
 // dead-letter reason and the log.
 const reasonBodyLimit = 300
 
-// invokeResult is the custom handler's answer. Outputs keep raw JSON: each
-// binding interprets its own value.
+// invokeResult is the custom handler's answer (its ReturnValue, which no
+// binding of the app reads, is ignored). Outputs keep raw JSON: each binding
+// interprets its own value.
 type invokeResult struct {
-	Outputs     map[string]json.RawMessage `json:"Outputs"`
-	Logs        []json.RawMessage          `json:"Logs"`
-	ReturnValue json.RawMessage            `json:"ReturnValue"`
+	Outputs map[string]json.RawMessage `json:"Outputs"`
+	Logs    []json.RawMessage          `json:"Logs"`
 }
 
 // invokeError says why an invocation failed, in words fit for a log line and a
@@ -69,49 +68,9 @@ func truncateBody(b []byte) []byte {
 	return bytes.Clone(b)
 }
 
-// buffers pools envelope and answer buffers: the intake path builds one of each
-// per request.
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { b := buffers.Get().(*bytes.Buffer); b.Reset(); return b }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 { // do not pin the odd huge body
-		buffers.Put(b)
-	}
-}
-
-// envelopes pools envelope slices.
-var envelopes = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-func getEnvelope() *[]byte { return envelopes.Get().(*[]byte) }
-
-// putEnvelope returns used (built from *p) to the pool.
-func putEnvelope(p *[]byte, used []byte) {
-	if cap(used) <= 1<<20 {
-		*p = used[:0]
-		envelopes.Put(p)
-	}
-}
-
-// pooledBody is an envelope sent as a request body. The transport may still be
-// writing it after the answer arrives (a worker that answers before reading
-// all of it), so the buffer goes back to its pool only when the transport
-// closes the body, never when invoke returns.
-type pooledBody struct {
-	*bytes.Reader
-	pool *[]byte
-	used []byte
-	once sync.Once
-}
-
-func (b *pooledBody) Close() error {
-	b.once.Do(func() { putEnvelope(b.pool, b.used) })
-	return nil
-}
-
-func pooled(pool *[]byte, envelope []byte) *pooledBody {
-	return &pooledBody{Reader: bytes.NewReader(envelope), pool: pool, used: envelope}
+// invokeBytes posts an envelope held in memory.
+func (h *Host) invokeBytes(ctx context.Context, fn *function, id string, envelope []byte) (*invokeResult, error) {
+	return h.invoke(ctx, fn, id, io.NopCloser(bytes.NewReader(envelope)), int64(len(envelope)))
 }
 
 // invoke posts one envelope (length bytes; -1 when streamed) to the worker and
@@ -130,7 +89,6 @@ func (h *Host) invoke(ctx context.Context, fn *function, id string, reqBody io.R
 		return nil, &invokeError{msg: "build invocation request", err: err}
 	}
 	req.ContentLength = length
-	req.GetBody = nil // the buffer is reused once closed: never replay it
 	// Header names as the host spells them on the wire.
 	req.Header = http.Header{
 		"Content-Type":                   {"application/json; charset=utf-8"},
@@ -146,12 +104,10 @@ func (h *Host) invoke(ctx context.Context, fn *function, id string, reqBody io.R
 		return nil, &invokeError{msg: "worker did not answer", err: err}
 	}
 	defer resp.Body.Close()
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
 		return nil, &invokeError{status: resp.StatusCode, msg: "read worker answer", err: err}
 	}
-	body := buf.Bytes()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &invokeError{status: resp.StatusCode, body: truncateBody(body), msg: "function failed"}
 	}

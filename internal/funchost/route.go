@@ -9,12 +9,11 @@ import (
 
 type segmentKind int
 
-// Ordered by precedence: a literal beats a parameter, which beats an optional
-// one, which beats a catch-all (ASP.NET routing's inbound precedence).
+// Ordered by precedence: a literal beats a parameter, which beats a
+// catch-all (ASP.NET routing's inbound precedence).
 const (
 	segLiteral segmentKind = iota
 	segParam
-	segOptional
 	segCatchAll
 )
 
@@ -23,9 +22,10 @@ type segment struct {
 	text string // the literal, or the parameter's name
 }
 
-// route is an httpTrigger route template: literal segments, {name}, trailing
-// {name?} and a final {*rest}. Constraints ({id:int}), defaults ({x=1}) and
-// segments mixing text and parameters are refused at load time.
+// route is an httpTrigger route template: literal segments, {name} and a
+// final catch-all {*rest} (which also matches nothing). Optional parameters
+// ({id?}), constraints ({id:int}), defaults ({x=1}) and segments mixing text
+// and parameters are refused at load time: the app uses none of them.
 type route struct {
 	template string
 	segs     []segment
@@ -46,8 +46,8 @@ func parseRoute(template string) (*route, error) {
 			if strings.ContainsAny(s, "{}") {
 				return nil, fmt.Errorf("route %q: segment %q mixes text and a parameter, which vigil local does not support", template, s)
 			}
-			if len(rt.segs) > 0 && rt.segs[len(rt.segs)-1].kind >= segOptional {
-				return nil, fmt.Errorf("route %q: an optional or catch-all parameter must come last", template)
+			if len(rt.segs) > 0 && rt.segs[len(rt.segs)-1].kind == segCatchAll {
+				return nil, fmt.Errorf("route %q: a catch-all parameter must come last", template)
 			}
 			rt.segs = append(rt.segs, segment{kind: segLiteral, text: s})
 			continue
@@ -57,11 +57,11 @@ func parseRoute(template string) (*route, error) {
 		}
 		name := s[1 : len(s)-1]
 		kind := segParam
-		switch {
-		case strings.HasPrefix(name, "*"):
+		if strings.HasPrefix(name, "*") {
 			kind, name = segCatchAll, strings.TrimPrefix(strings.TrimPrefix(name, "*"), "*")
-		case strings.HasSuffix(name, "?"):
-			kind, name = segOptional, strings.TrimSuffix(name, "?")
+		}
+		if strings.HasSuffix(name, "?") {
+			return nil, fmt.Errorf("route %q: optional parameter %q is not supported by vigil local", template, s)
 		}
 		if strings.ContainsAny(name, ":=") {
 			return nil, fmt.Errorf("route %q: parameter %q has a constraint or default, which vigil local does not support", template, s)
@@ -73,11 +73,8 @@ func parseRoute(template string) (*route, error) {
 			return nil, fmt.Errorf("route %q: parameter %q appears twice", template, name)
 		}
 		names[strings.ToLower(name)] = true
-		if len(rt.segs) > 0 {
-			prev := rt.segs[len(rt.segs)-1].kind
-			if prev == segCatchAll || (prev == segOptional && kind != segOptional && kind != segCatchAll) {
-				return nil, fmt.Errorf("route %q: an optional or catch-all parameter must come last", template)
-			}
+		if len(rt.segs) > 0 && rt.segs[len(rt.segs)-1].kind == segCatchAll {
+			return nil, fmt.Errorf("route %q: a catch-all parameter must come last", template)
 		}
 		rt.segs = append(rt.segs, segment{kind: kind, text: name})
 	}
@@ -95,8 +92,6 @@ func (r *route) key() string {
 			b.WriteString(strings.ToLower(s.text))
 		case segParam:
 			b.WriteString("{}")
-		case segOptional:
-			b.WriteString("{?}")
 		case segCatchAll:
 			b.WriteString("{*}")
 		}
@@ -119,7 +114,7 @@ type param struct{ name, value string }
 
 // match matches the escaped path below the route prefix (no leading slash).
 // Literals compare case-insensitively and values are unescaped per segment, as
-// in ASP.NET routing; an absent optional or empty catch-all yields no value.
+// in ASP.NET routing; an empty catch-all yields no value.
 func (r *route) match(escapedPath string, params []param) ([]param, bool) {
 	rest := strings.TrimSuffix(escapedPath, "/")
 	for _, s := range r.segs {
@@ -136,9 +131,6 @@ func (r *route) match(escapedPath string, params []param) ([]param, bool) {
 			return params, true
 		}
 		if !more {
-			if s.kind == segOptional {
-				continue
-			}
 			return nil, false
 		}
 		part, rest, _ = strings.Cut(rest, "/")

@@ -2,6 +2,7 @@ package funchost
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -77,15 +78,9 @@ func (h *Host) processMessage(fn *function, d *localbus.Delivery) {
 	id := newUUID()
 	trigger := fmt.Sprintf("serviceBus %s #%d delivery %d", fn.entity, d.SequenceNumber, d.DeliveryCount)
 
-	eb := getEnvelope()
-	env := h.serviceBusEnvelope(*eb, new(metadata), fn, d, h.now())
-
 	ctx, cancel := h.invocationContext(h.workCtx)
 	stopRenewal := h.renewLocks(fn, d, start)
-	res, err := h.invoke(ctx, fn, id, pooled(eb, env), int64(len(env)))
-	if err == nil {
-		err = h.sendOutputs(ctx, fn, res)
-	}
+	_, err := h.invokeBytes(ctx, fn, id, h.serviceBusEnvelope(fn, d, h.now()))
 	stopRenewal()
 	cancel()
 
@@ -150,51 +145,40 @@ func (h *Host) renewLocks(fn *function, d *localbus.Delivery, received time.Time
 }
 
 // serviceBusEnvelope builds the invocation request for a serviceBusTrigger,
-// like the sample in azure-contracts.md §1: the body as a string encoded twice
-// (base64 for dataType binary), the v5 extension's binding data with the host's
-// encodings, and a JSON object body's top-level properties copied over it.
-func (h *Host) serviceBusEnvelope(b []byte, md *metadata, fn *function, d *localbus.Delivery, now time.Time) []byte {
-	md.reset()
-	b = append(b, `{"Data":{`...)
-	b = appendJSONString(b, fn.inputName)
-	b = append(b, ':')
-	if fn.binaryInput {
-		b = appendBase64(b, d.Body)
-	} else {
-		b = appendStringTwice(b, string(d.Body))
-	}
-	b = append(b, `},"Metadata":`...)
-
+// like the wire sample in docs/host-contract.md: the body as a string encoded
+// twice, the v5 extension's binding data with the host's encodings, and a
+// JSON object body's top-level properties copied over it.
+func (h *Host) serviceBusEnvelope(fn *function, d *localbus.Delivery, now time.Time) []byte {
+	md := metadata{}
 	for _, k := range []string{"MessageReceiver", "MessageSession", "MessageActions", "SessionActions", "ReceiveActions"} {
-		md.setRaw(k, []byte("{}"))
+		md.set(k, json.RawMessage("{}"))
 	}
-	md.setRaw("Client", []byte(clientJSON))
-	md.setInt("DeliveryCount", int64(d.DeliveryCount))
-	md.setString("LockToken", d.LockToken)
+	md.set("Client", json.RawMessage(clientJSON))
+	md.set("DeliveryCount", integer(int64(d.DeliveryCount)))
+	md.set("LockToken", twice(d.LockToken))
 	expires := d.EnqueuedAt.Add(defaultMessageTTL)
-	md.setDateTime("ExpiresAtUtc", expires)
-	md.setDateTimeOffset("ExpiresAt", expires)
-	md.setDateTime("EnqueuedTimeUtc", d.EnqueuedAt)
-	md.setDateTimeOffset("EnqueuedTime", d.EnqueuedAt)
-	md.setString("MessageId", d.ID)
+	md.set("ExpiresAtUtc", marshal(expires.UTC().Format(dateTimeLayout)))
+	md.set("ExpiresAt", marshal(expires.UTC().Format(dateTimeOffsetLayout)))
+	md.set("EnqueuedTimeUtc", marshal(d.EnqueuedAt.UTC().Format(dateTimeLayout)))
+	md.set("EnqueuedTime", marshal(d.EnqueuedAt.UTC().Format(dateTimeOffsetLayout)))
+	md.set("MessageId", twice(d.ID))
 	if d.ContentType != "" {
-		md.setString("ContentType", d.ContentType)
+		md.set("ContentType", twice(d.ContentType))
 	}
-	md.setInt("SequenceNumber", d.SequenceNumber)
+	md.set("SequenceNumber", integer(d.SequenceNumber))
 	if d.Subject != "" {
-		md.setString("Subject", d.Subject)
-		md.setString("Label", d.Subject)
+		md.set("Subject", twice(d.Subject))
+		md.set("Label", twice(d.Subject))
 	}
-	md.setStringMap("ApplicationProperties", d.Properties)
-	md.setStringMap("UserProperties", d.Properties)
-	if !fn.binaryInput {
-		md.applyBodyBindingData(d.Body, false)
+	props := d.Properties
+	if props == nil {
+		props = map[string]string{}
 	}
+	md.set("ApplicationProperties", marshal(props))
+	md.set("UserProperties", marshal(props))
 	// sys joins the binding data before the body's properties are copied in,
 	// so a body field named "sys" replaces it (the handler must cope).
-	if !md.has("sys") {
-		md.setSys(fn.name, now, newUUID())
-	}
-	b = md.appendTo(b)
-	return append(b, '}')
+	md.set("sys", sys(fn.name, now))
+	md.applyBodyBindingData(d.Body, false)
+	return marshal(envelope{Data: map[string]json.RawMessage{fn.inputName: twice(string(d.Body))}, Metadata: md})
 }

@@ -55,7 +55,7 @@ func failWith(status int, body any) func(http.ResponseWriter, invocation) {
 }
 
 // contractServiceBusSample is the serviceBusTrigger request of
-// docs/azure-contracts.md §1, as the real host sends it.
+// docs/host-contract.md, as the real host sends it.
 const contractServiceBusSample = `{"Data":{"msg":"\"{\\\"incidentId\\\":\\\"inc-42\\\",\\\"tenantId\\\":\\\"t-7\\\",\\\"action\\\":\\\"escalate\\\"}\""},
  "Metadata":{"MessageReceiver":{},"MessageSession":{},"MessageActions":{},"SessionActions":{},"ReceiveActions":{},
   "Client":{"FullyQualifiedNamespace":"sb-inc.servicebus.windows.net","IsClosed":false,"TransportType":0,"Identifier":"sb-inc-1f0c"},
@@ -177,13 +177,14 @@ func TestServiceBusEnvelopeBodies(t *testing.T) {
 	// twice), objects as objects, arrays and nulls left out; a property named
 	// like a metadata key replaces it.
 	a.send(t, "intake", bus.Message{ID: "m-json", ContentType: "application/json",
-		Body: []byte(`{"MessageId":"from-body","n":42,"x":1.5,"ok":true,"tags":["a"],"nested":{"k":"v"},"gone":null}`)})
+		Body: []byte(`{"MessageId":"from-body","n":42,"x":1.5,"ok":true,"tags":["a"],"nested":{"k":"v"},"gone":null,"sys":{"from":"body"}}`)})
 	inv = a.worker.next(t, "ProcessIntake")
 	require.Equal(t, `"\"from-body\""`, inv.rawMeta(t, "MessageId"))
 	require.Equal(t, `"\"42\""`, inv.rawMeta(t, "n"))
 	require.Equal(t, `"\"1.5\""`, inv.rawMeta(t, "x"))
 	require.Equal(t, `"\"True\""`, inv.rawMeta(t, "ok"))
 	require.Equal(t, `{"k":"v"}`, inv.rawMeta(t, "nested"))
+	require.Equal(t, `{"from":"body"}`, inv.rawMeta(t, "sys"), "as in Azure, even sys")
 	require.NotContains(t, inv.Envelope.Metadata, "tags")
 	require.NotContains(t, inv.Envelope.Metadata, "gone")
 	a.settled(t, "intake")
@@ -258,63 +259,6 @@ func TestServiceBusDeadLettersAfterMaxDeliveryCount(t *testing.T) {
 	require.Regexp(t, `^ProcessIntake invocation [0-9a-f-]{36} failed: function failed \(worker answered 500: \{"error":"store down"\}`, dead[0].Description,
 		"the description names the function and its error")
 	require.Len(t, a.worker.callsOf("ProcessIntake"), 3, "never delivered again")
-}
-
-func TestServiceBusOutputs(t *testing.T) {
-	a := startApp(t, appConfig{})
-
-	t.Run("one message", func(t *testing.T) {
-		a.worker.handle("ProcessIntake", func(w http.ResponseWriter, inv invocation) {
-			answer(w, 200, obj{"Outputs": obj{"notify": obj{"incidentId": "inc-42", "channel": "email"}}, "Logs": []string{}, "ReturnValue": nil})
-		})
-		a.send(t, "intake", bus.Message{ID: "m-1", Body: []byte(`{"incidentId":"inc-42"}`)})
-		a.worker.next(t, "ProcessIntake")
-		got := a.receiveAll(t, "notify", 1)
-		require.JSONEq(t, `{"incidentId":"inc-42","channel":"email"}`, string(got[0].Body))
-		require.Equal(t, "application/json", got[0].ContentType)
-		require.Regexp(t, `^[0-9a-f]{32}$`, got[0].ID)
-		a.settled(t, "intake")
-	})
-
-	t.Run("an array is one message per element", func(t *testing.T) {
-		a.worker.handle("ProcessIntake", func(w http.ResponseWriter, inv invocation) {
-			answer(w, 200, obj{"Outputs": obj{"notify": []any{obj{"a": 1}, "plain text", nil, obj{"b": 2}}}})
-		})
-		a.send(t, "intake", bus.Message{ID: "m-2", Body: []byte(`{}`)})
-		a.worker.next(t, "ProcessIntake")
-		got := a.receiveAll(t, "notify", 3)
-		require.Equal(t, `{"a":1}`, string(got[0].Body))
-		require.Equal(t, "application/json", got[0].ContentType)
-		require.Equal(t, "plain text", string(got[1].Body))
-		require.Equal(t, "text/plain", got[1].ContentType)
-		require.Equal(t, `{"b":2}`, string(got[2].Body))
-		require.NotEqual(t, got[0].ID, got[2].ID)
-		a.settled(t, "intake")
-		require.Equal(t, localbus.EntityStats{Name: "notify"}, a.stats(t, "notify"), "null elements send nothing")
-	})
-
-	t.Run("a failed invocation sends nothing", func(t *testing.T) {
-		a.worker.handle("ProcessIntake", func(w http.ResponseWriter, inv invocation) {
-			var n string
-			inv.meta(t, "DeliveryCount", &n)
-			switch n {
-			case "1": // outputs with a failure status are discarded
-				answer(w, 500, obj{"Outputs": obj{"notify": obj{"wrong": 1}}})
-			case "2": // a send that fails fails the invocation
-				answer(w, 200, obj{"Outputs": obj{"notify": obj{"pad": strings.Repeat("x", 300<<10)}}})
-			default:
-				answer(w, 200, obj{"Outputs": obj{}})
-			}
-		})
-		a.send(t, "intake", bus.Message{ID: "m-3", Body: []byte(`{}`)})
-		a.worker.next(t, "ProcessIntake")
-		a.worker.next(t, "ProcessIntake")
-		third := a.worker.next(t, "ProcessIntake")
-		require.Equal(t, `"3"`, third.rawMeta(t, "DeliveryCount"), "both failures abandoned the message")
-		a.settled(t, "intake")
-		require.Equal(t, localbus.EntityStats{Name: "notify"}, a.stats(t, "notify"))
-		require.Contains(t, a.logs.String(), `output \"notify\": send to notify`)
-	})
 }
 
 func TestServiceBusMaxConcurrentCalls(t *testing.T) {
@@ -424,75 +368,28 @@ func TestServiceBusLockRenewal(t *testing.T) {
 	})
 }
 
-func TestServiceBusTopicSubscription(t *testing.T) {
-	a := startApp(t, appConfig{
-		appDir: "testdata/topicapp",
-		queue: func(t *testing.T, b *localbus.Bus) Queue {
-			for _, sub := range []string{"status", "audit"} {
-				require.NoError(t, b.DeclareSubscription("incident-events", sub, localbus.EntityOptions{}))
-			}
-			return b
-		},
-	})
-	require.Equal(t, []Function{{Name: "StatusFeed", Trigger: "serviceBus", Entity: "incident-events/subscriptions/status"}}, a.host.Functions())
-
-	a.send(t, "incident-events", bus.Message{ID: "evt-1", Body: []byte(`{"incidentId":"inc-42","status":"resolved"}`), ContentType: "application/json"})
-	inv := a.worker.next(t, "StatusFeed")
-	var evt, once string
-	inv.data(t, "evt", &evt)
-	require.NoError(t, jsonUnmarshalString(evt, &once))
-	require.JSONEq(t, `{"incidentId":"inc-42","status":"resolved"}`, once)
-	require.Equal(t, `"\"evt-1\""`, inv.rawMeta(t, "MessageId"))
-	require.Equal(t, `"1"`, inv.rawMeta(t, "DeliveryCount"))
-	require.Equal(t, `"\"resolved\""`, inv.rawMeta(t, "status"))
-
-	require.Equal(t, localbus.EntityStats{Name: "incident-events/subscriptions/status"}, a.settled(t, "incident-events/subscriptions/status"))
-	require.Equal(t, localbus.EntityStats{Name: "incident-events/subscriptions/audit", Active: 1}, a.stats(t, "incident-events/subscriptions/audit"),
-		"the other subscription keeps its copy")
-}
-
 func TestRunRefusesUndeclaredTriggerEntities(t *testing.T) {
-	tests := []struct {
-		name, appDir string
-		declare      func(*localbus.Bus) error
-		want         string
-	}{
-		{"queue", "testdata/app", func(b *localbus.Bus) error { return b.DeclareQueue("notify", localbus.EntityOptions{}) },
-			`funchost: function "ProcessIntake" is triggered by Service Bus queue "intake", which is not declared on the embedded queue (declare it before Run)`},
-		{"subscription", "testdata/topicapp", func(b *localbus.Bus) error {
-			return b.DeclareSubscription("incident-events", "audit", localbus.EntityOptions{})
-		}, `funchost: function "StatusFeed" is triggered by Service Bus topic subscription "incident-events/subscriptions/status", which is not declared`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := localbus.Open(filepath.Join(t.TempDir(), localbus.FileName), localbus.Options{})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = b.Close() })
-			require.NoError(t, tt.declare(b))
-			w := newFakeWorker(t)
-			logs := &logBuffer{}
-			h, err := New(Options{
-				AppDir: tt.appDir, Addr: "127.0.0.1:0", Bus: b, WorkerURL: w.srv.URL,
-				Env:    []string{"IntakeQueue=intake", "SweepSchedule=0 0 0 1 1 *"},
-				Logger: newTestLogger(logs),
-			})
-			require.NoError(t, err, "New does not check: entities may be declared between New and Run")
+	b, err := localbus.Open(filepath.Join(t.TempDir(), localbus.FileName), localbus.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.DeclareQueue("notify", localbus.EntityOptions{}))
+	w := newFakeWorker(t)
+	logs := &logBuffer{}
+	h, err := New(Options{AppDir: "testdata/app", Addr: "127.0.0.1:0", Bus: b, WorkerURL: w.srv.URL, Logger: newTestLogger(logs)})
+	require.NoError(t, err, "New does not check: queues may be declared between New and Run")
 
-			done := make(chan error, 1)
-			go func() { done <- h.Run(context.Background()) }()
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not fail fast")
-			}
-			require.ErrorContains(t, err, tt.want)
-			select {
-			case <-h.Ready():
-				t.Fatal("the host became ready")
-			default:
-			}
-			require.NotContains(t, logs.String(), "receive failed")
-			require.Empty(t, w.callsOf("ActionItemReminder"), "no function ran")
-		})
+	done := make(chan error, 1)
+	go func() { done <- h.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not fail fast")
 	}
+	require.ErrorContains(t, err, `funchost: function "ProcessIntake" is triggered by Service Bus queue "intake", which is not declared on the embedded queue (declare it before Run)`)
+	select {
+	case <-h.Ready():
+		t.Fatal("the host became ready")
+	default:
+	}
+	require.NotContains(t, logs.String(), "receive failed")
 }

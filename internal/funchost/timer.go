@@ -2,6 +2,7 @@ package funchost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -71,14 +72,14 @@ func initialStatus(s cron.Schedule, now time.Time) scheduleStatus {
 	return scheduleStatus{Next: s.Next(now.UTC())}
 }
 
-// statusAfter is the status after an invocation that began at invoked, as the
-// host records it: Last and LastUpdated are the invocation time — moved
-// forward to the occurrence when a scheduled invocation fired a little before
-// it, so that one occurrence cannot fire twice — and Next is the first
+// statusAfter is the status after a scheduled invocation that began at
+// invoked, as the host records it: Last and LastUpdated are the invocation
+// time — moved forward to the occurrence when the invocation fired a little
+// before it, so that one occurrence cannot fire twice — and Next is the first
 // occurrence after that.
-func statusAfter(s cron.Schedule, prev scheduleStatus, invoked time.Time, scheduled bool) scheduleStatus {
+func statusAfter(s cron.Schedule, prev scheduleStatus, invoked time.Time) scheduleStatus {
 	at := invoked.UTC()
-	if scheduled && prev.Next.After(at) {
+	if prev.Next.After(at) {
 		at = prev.Next
 	}
 	return scheduleStatus{Last: at, Next: s.Next(at), LastUpdated: at}
@@ -107,30 +108,24 @@ func realTimerAfter(_ string, d time.Duration) (<-chan time.Time, func() bool) {
 // as soon as it ends. Failed timer invocations are not retried.
 func (h *Host) runTimer(ctx context.Context, fn *function) {
 	status := initialStatus(fn.schedule, h.now())
-	startup := fn.runOnStartup
 	for {
-		trigger := "timer (runOnStartup)"
-		if !startup {
-			trigger = "timer"
-			wait, ok := timerWait(status.Next, h.now())
-			if !ok {
-				h.log.Warn("timer schedule has no next occurrence; the function will not run", "function", fn.name, "schedule", fn.scheduleExpr)
-				return
-			}
-			fire, stop := h.timerAfter(fn.name, wait)
-			select {
-			case <-fire:
-			case <-ctx.Done():
-				stop()
-				return
-			}
-		}
-		invoked := h.now()
-		if !h.fireTimer(ctx, fn, status, trigger) {
+		wait, ok := timerWait(status.Next, h.now())
+		if !ok {
+			h.log.Warn("timer schedule has no next occurrence; the function will not run", "function", fn.name, "schedule", fn.scheduleExpr)
 			return
 		}
-		status = statusAfter(fn.schedule, status, invoked, !startup)
-		startup = false
+		fire, stop := h.timerAfter(fn.name, wait)
+		select {
+		case <-fire:
+		case <-ctx.Done():
+			stop()
+			return
+		}
+		invoked := h.now()
+		if !h.fireTimer(ctx, fn, status) {
+			return
+		}
+		status = statusAfter(fn.schedule, status, invoked)
 		if !status.Next.IsZero() && !h.now().Before(status.Next) {
 			h.log.Warn("timer invocation outlasted the next occurrence; running it now, as the host does",
 				"function", fn.name, "occurrence", status.Next.Format(time.RFC3339))
@@ -142,13 +137,13 @@ func (h *Host) runTimer(ctx context.Context, fn *function) {
 // ScheduleStatus.Next is the occurrence firing now) and waits for it. It
 // returns false when ctx ends first; the invocation then finishes or fails
 // under shutdown's drain.
-func (h *Host) fireTimer(ctx context.Context, fn *function, status scheduleStatus, trigger string) bool {
+func (h *Host) fireTimer(ctx context.Context, fn *function, status scheduleStatus) bool {
 	done := make(chan struct{})
 	h.inflight.Add(1)
 	go func() {
 		defer h.inflight.Done()
 		defer close(done)
-		h.invokeTimer(fn, status, trigger)
+		h.invokeTimer(fn, status)
 	}()
 	select {
 	case <-done:
@@ -158,38 +153,33 @@ func (h *Host) fireTimer(ctx context.Context, fn *function, status scheduleStatu
 	}
 }
 
-func (h *Host) invokeTimer(fn *function, status scheduleStatus, trigger string) {
+func (h *Host) invokeTimer(fn *function, status scheduleStatus) {
 	start := time.Now()
 	id := newUUID()
-	eb := getEnvelope()
-	env := h.timerEnvelope(*eb, fn, status, h.now())
 	ctx, cancel := h.invocationContext(h.workCtx)
 	defer cancel()
-	res, err := h.invoke(ctx, fn, id, pooled(eb, env), int64(len(env)))
-	if err == nil {
-		err = h.sendOutputs(ctx, fn, res)
-	}
-	h.invocationLog(ctx, fn, trigger, id, start, "ok", err)
+	_, err := h.invokeBytes(ctx, fn, id, h.timerEnvelope(fn, status, h.now()))
+	h.invocationLog(ctx, fn, "timer", id, start, "ok", err)
 }
 
-// timerEnvelope builds the invocation request for a timerTrigger: the
-// TimerInfo object (ScheduleStatus null when useMonitor is false) and sys.
-func (h *Host) timerEnvelope(b []byte, fn *function, status scheduleStatus, now time.Time) []byte {
-	b = append(b, `{"Data":{`...)
-	b = appendJSONString(b, fn.inputName)
-	b = append(b, `:{"Schedule":{"AdjustForDST":true},"ScheduleStatus":`...)
-	if fn.useMonitor {
-		b = append(b, `{"Last":`...)
-		b = appendUTCTime(b, status.Last)
-		b = append(b, `,"Next":`...)
-		b = appendUTCTime(b, status.Next)
-		b = append(b, `,"LastUpdated":`...)
-		b = appendUTCTime(b, status.LastUpdated)
-		b = append(b, '}')
-	} else {
-		b = append(b, "null"...)
+// timerInfo is a timerTrigger's value, the host's TimerInfo (with the
+// monitor's ScheduleStatus: useMonitor is always on here).
+type timerInfo struct {
+	Schedule struct {
+		AdjustForDST bool
 	}
-	b = append(b, `,"IsPastDue":false}},"Metadata":{"sys":`...)
-	b = appendSys(b, fn.name, now, newUUID())
-	return append(b, "}}"...)
+	ScheduleStatus struct {
+		Last, Next, LastUpdated string
+	}
+	IsPastDue bool
+}
+
+// timerEnvelope builds the invocation request for a timerTrigger.
+func (h *Host) timerEnvelope(fn *function, status scheduleStatus, now time.Time) []byte {
+	var ti timerInfo
+	ti.Schedule.AdjustForDST = true
+	ti.ScheduleStatus.Last = roundTrip(status.Last)
+	ti.ScheduleStatus.Next = roundTrip(status.Next)
+	ti.ScheduleStatus.LastUpdated = roundTrip(status.LastUpdated)
+	return marshal(envelope{Data: map[string]json.RawMessage{fn.inputName: marshal(ti)}, Metadata: metadata{"sys": sys(fn.name, now)}})
 }

@@ -74,30 +74,24 @@ func TestTimerStatusTransitions(t *testing.T) {
 	require.Equal(t, 500*time.Millisecond, wait)
 
 	// A scheduled invocation a little late: Last and LastUpdated are when it ran.
-	st = statusAfter(s, st, utc("2026-11-06T10:05:00.0144213Z"), true)
+	st = statusAfter(s, st, utc("2026-11-06T10:05:00.0144213Z"))
 	require.Equal(t, scheduleStatus{
 		Last: utc("2026-11-06T10:05:00.0144213Z"), Next: utc("2026-11-06T10:10:00Z"), LastUpdated: utc("2026-11-06T10:05:00.0144213Z"),
 	}, st)
 
 	// Fired a little early (clock skew): counted as the occurrence, so it cannot fire twice.
-	st = statusAfter(s, st, utc("2026-11-06T10:09:59.998Z"), true)
+	st = statusAfter(s, st, utc("2026-11-06T10:09:59.998Z"))
 	require.Equal(t, scheduleStatus{
 		Last: utc("2026-11-06T10:10:00Z"), Next: utc("2026-11-06T10:15:00Z"), LastUpdated: utc("2026-11-06T10:10:00Z"),
 	}, st)
 
 	// An invocation that outlasts the next occurrence: it fires at once, once.
-	st = statusAfter(s, st, utc("2026-11-06T10:15:00Z"), true)
+	st = statusAfter(s, st, utc("2026-11-06T10:15:00Z"))
 	wait, ok = timerWait(st.Next, utc("2026-11-06T10:27:30Z"))
 	require.True(t, ok)
 	require.Zero(t, wait)
-	st = statusAfter(s, st, utc("2026-11-06T10:27:30Z"), true)
+	st = statusAfter(s, st, utc("2026-11-06T10:27:30Z"))
 	require.Equal(t, utc("2026-11-06T10:30:00Z"), st.Next, "10:25 ran late; 10:30 is next")
-
-	// runOnStartup is not a scheduled occurrence: nothing is moved forward.
-	st = statusAfter(s, initialStatus(s, utc("2026-11-06T10:04:59Z")), utc("2026-11-06T10:04:59.2Z"), false)
-	require.Equal(t, scheduleStatus{
-		Last: utc("2026-11-06T10:04:59.2Z"), Next: utc("2026-11-06T10:05:00Z"), LastUpdated: utc("2026-11-06T10:04:59.2Z"),
-	}, st)
 
 	_, ok = timerWait(time.Time{}, utc("2026-11-06T10:00:00Z"))
 	require.False(t, ok, "no next occurrence: never fires")
@@ -158,32 +152,9 @@ func (d *timerDriver) next(t testing.TB, function string) timerWaitRequest {
 
 func startTimerApp(t *testing.T, clock *testClock, drv *timerDriver) *testApp {
 	return startApp(t, appConfig{
-		env:  []string{"SweepSchedule=0 */5 * * * *"},
 		now:  clock.Now,
 		tune: func(h *Host) { h.timerAfter = drv.after },
 	})
-}
-
-func TestTimerRunOnStartup(t *testing.T) {
-	clock := &testClock{now: utc("2026-11-06T10:04:59.5Z")} // a Friday
-	drv := newTimerDriver()
-	a := startTimerApp(t, clock, drv)
-
-	inv := a.worker.next(t, "ActionItemReminder")
-	require.JSONEq(t, `{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}`, string(inv.Envelope.Data["tick"]),
-		"useMonitor false: no ScheduleStatus")
-	require.Equal(t, []string{"sys"}, keys(inv.Envelope.Metadata))
-	var sys struct{ MethodName, UtcNow, RandGuid string }
-	inv.meta(t, "sys", &sys)
-	require.Equal(t, "ActionItemReminder", sys.MethodName)
-	require.Equal(t, "2026-11-06T10:04:59.5Z", sys.UtcNow)
-	golden(t, "timer_run_on_startup", inv.Raw)
-
-	// Then it waits for its schedule, "0 0 9 * * 1": Monday 09:00.
-	w := drv.next(t, "ActionItemReminder")
-	require.Equal(t, utc("2026-11-09T09:00:00Z").Sub(clock.Now()), w.d)
-	require.Len(t, a.worker.callsOf("ActionItemReminder"), 1, "runOnStartup fires once")
-	require.Contains(t, a.logs.String(), `function=ActionItemReminder trigger="timer (runOnStartup)"`)
 }
 
 func TestTimerSchedule(t *testing.T) {
@@ -296,7 +267,6 @@ func TestTimerScheduleErrorsNameTheFunction(t *testing.T) {
 		{"0 61 * * * *", `schedule "0 61 * * * *": `},
 		{"0 0 9 * * 8", `schedule "0 0 9 * * 8": `},
 		{"@daily", `schedule "@daily" has 1 fields`},
-		{"%NoSuchSetting%", `app setting "NoSuchSetting" (referenced as %NoSuchSetting%) is not set`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schedule, func(t *testing.T) {
