@@ -36,6 +36,11 @@ locals {
 
     "VIGIL_CONFIG"     = "vigil.yaml"
     "VIGIL_PUBLIC_URL" = local.public_url
+
+    # The Functions front end refuses a larger body with 413 before the
+    # worker sees it (default 100 MiB); the largest Vigil accepts is an
+    # Azure Monitor alert of 256 KiB.
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT" = "1048576"
   }
 
   generated_secret_settings = {

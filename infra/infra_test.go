@@ -159,6 +159,7 @@ var readByOthers = map[string]string{
 	"ServiceBusConnection__credential":          "the Functions host's Service Bus trigger",
 	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "the Functions host's telemetry",
 	"AZURE_CLIENT_ID":                           "azidentity's DefaultAzureCredential (Communication Services)",
+	"FUNCTIONS_REQUEST_BODY_SIZE_LIMIT":         "the Functions host's request body limit (vigil local's host reads it too)",
 }
 
 // Getenv calls with a literal that are not app settings.

@@ -202,6 +202,10 @@ run "no_keys_or_connection_strings_in_app_settings" {
     error_message = "The host's storage must be reached with the identity."
   }
   assert {
+    condition     = tonumber(azurerm_function_app_flex_consumption.vigil.app_settings["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]) <= 1048576
+    error_message = "The Functions front end must refuse bodies over 1 MiB before the worker reads them."
+  }
+  assert {
     condition     = startswith(azurerm_function_app_flex_consumption.vigil.app_settings["VIGIL_SIGNING_KEY"], "@Microsoft.KeyVault(")
     error_message = "The signing key must be a Key Vault reference."
   }
