@@ -9,7 +9,7 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a newer file.
 //
-// Topics and subscriptions were removed without a new version: their columns
+// Topics were removed without a new schema version: their columns
 // (entities.topic, messages.origin) stay, unread, so that files created before
 // open here and files created here still open in older binaries. New rows get
 // an empty topic (its default) and origin = seq, what older binaries write for a
