@@ -16,6 +16,7 @@ func TestSubcommandHelpExitsZero(t *testing.T) {
 		"check":   "-config",
 		"package": "-root",
 		"deploy":  "-plan-only",
+		"queues":  "-peek",
 	} {
 		for _, help := range []string{"--help", "-h"} {
 			var out, errb bytes.Buffer

@@ -24,8 +24,8 @@ func queues(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	data := fs.String("data", ".vigil", "data directory of the local run")
 	peek := fs.Int("peek", 5, "dead letters (and parked messages) to show per queue")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	path := filepath.Join(*data, localbus.FileName)
 	if _, err := os.Stat(path); err != nil {

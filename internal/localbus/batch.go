@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"vigil/internal/bus"
-	"vigil/internal/fault"
 )
 
 // batch is one transaction of the writer. Its methods run on the writer
@@ -50,17 +49,10 @@ func (t *batch) finish() error {
 	return t.pruneLog()
 }
 
-// declare creates or updates an entity. A name cannot be both a queue and a topic.
-func (t *batch) declare(name, topic string, o EntityOptions) error {
+// declare creates or updates a queue.
+func (t *batch) declare(name string, o EntityOptions) error {
 	reg := t.w.bus.reg
-	if topic == "" {
-		if _, ok := reg.topics[name]; ok {
-			return fault.New(fault.Conflict, "localbus: %q is a topic with subscriptions, not a queue", name)
-		}
-	} else if e, ok := reg.entities[topic]; ok && e.topic == "" {
-		return fault.New(fault.Conflict, "localbus: %q is a queue, not a topic", topic)
-	}
-	if _, err := t.w.st.upsertEntity.Exec(name, topic, int64(o.LockDuration), o.MaxDeliveryCount, int64(o.DuplicateWindow)); err != nil {
+	if _, err := t.w.st.upsertEntity.Exec(name, int64(o.LockDuration), o.MaxDeliveryCount, int64(o.DuplicateWindow)); err != nil {
 		return err
 	}
 	if e, ok := reg.entities[name]; ok {
@@ -69,46 +61,28 @@ func (t *batch) declare(name, topic string, o EntityOptions) error {
 		t.undo = append(t.undo, func() { e.opts = old })
 		return nil
 	}
-	e := &entity{name: name, topic: topic, opts: o}
+	e := &entity{name: name, opts: o}
 	reg.add(e)
 	t.undo = append(t.undo, func() { reg.remove(e) })
 	return nil
 }
 
-// targets resolves a send: a topic's subscriptions, or a queue. The caller
-// checked that it exists (entities are never removed). window is the
-// duplicate-detection window: a topic's is the longest of its subscriptions',
-// so that no subscription sees a message it would have dropped as a duplicate.
-func (t *batch) targets(name string) (targets []*entity, window time.Duration, err error) {
-	reg := t.w.bus.reg
-	if subs, ok := reg.topics[name]; ok {
-		for _, s := range subs {
-			window = max(window, s.opts.DuplicateWindow)
-		}
-		return subs, window, nil
-	}
-	e, ok := reg.entities[name]
-	if !ok {
-		return nil, 0, notDeclared(name)
-	}
-	return []*entity{e}, e.opts.DuplicateWindow, nil
-}
-
-// enqueue stores m on entity name: available now when at is 0 or past,
-// scheduled otherwise. It returns the sequence number the sender gets, or for
-// a duplicate the original's.
+// enqueue stores m on queue name: available now when at is 0 or past,
+// scheduled otherwise. It returns the message's sequence number, or for a
+// duplicate the original's. The caller checked that the queue exists (queues
+// are never removed).
 func (t *batch) enqueue(name string, m *bus.Message, at int64) (int64, error) {
 	st := &t.w.st
-	targets, window, err := t.targets(name)
-	if err != nil {
-		return 0, err
+	e, ok := t.w.bus.reg.entities[name]
+	if !ok {
+		return 0, notDeclared(name)
 	}
 	k, firstSeq, dup := t.duplicate(name, m.ID)
 	if dup {
 		return firstSeq, nil
 	}
-	origin := t.seq + 1
-	if err := t.remember(k, name, m.ID, int64(window), origin); err != nil {
+	seq := t.seq + 1
+	if err := t.remember(k, name, m.ID, int64(e.opts.DuplicateWindow), seq); err != nil {
 		return 0, err
 	}
 	state, visible := stateReady, t.now
@@ -123,19 +97,17 @@ func (t *batch) enqueue(name string, m *bus.Message, at int64) (int64, error) {
 		}
 		props = string(p)
 	}
-	for _, e := range targets {
-		t.seq++
-		if _, err := st.insertMsg.Exec(t.seq, e.name, state, visible, origin, m.ID, m.Body, m.ContentType, m.Subject, props, visible); err != nil {
-			return 0, err
-		}
-		// A scheduled message wakes receivers too: they recompute how long to sleep.
-		t.signal(e)
+	if _, err := st.insertMsg.Exec(seq, name, state, visible, m.ID, m.Body, m.ContentType, m.Subject, props, visible); err != nil {
+		return 0, err
 	}
-	return origin, nil
+	t.seq = seq
+	// A scheduled message wakes receivers too: they recompute how long to sleep.
+	t.signal(e)
+	return seq, nil
 }
 
 func (t *batch) cancel(name string, seq int64) error {
-	_, err := t.w.st.cancel.Exec(seq, t.now, name+subscriptionsSegment, name)
+	_, err := t.w.st.cancel.Exec(seq, name, t.now)
 	return err
 }
 

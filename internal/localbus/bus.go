@@ -1,10 +1,11 @@
 // Package localbus is the embedded queue that stands in for Azure Service Bus
 // under `vigil local`. It keeps the Service Bus semantics Vigil relies on —
 // peek-lock with DeliveryCount, dead-lettering after MaxDeliveryCount, scheduled
-// messages with cancellation, duplicate detection by message id, topic fan-out
-// to subscriptions, FIFO by sequence number — in one SQLite file, durably: a Send
-// that returned nil survives SIGKILL of the process. Like a namespace, it has
-// exactly the entities declared on it: anything else is "entity not found".
+// messages with cancellation, duplicate detection by message id, FIFO by
+// sequence number — for queues, the only entities Vigil uses, in one SQLite
+// file, durably: a Send that returned nil survives SIGKILL of the process. Like
+// a namespace, it has exactly the queues declared on it: anything else is
+// "entity not found".
 //
 // All writes go through one goroutine that commits everything queued while its
 // previous commit ran in a single transaction (group commit), so concurrent
@@ -38,10 +39,6 @@ const MaxMessageSize = 256 << 10
 // MaxEntityNameLength is Service Bus's limit on an entity path.
 const MaxEntityNameLength = 260
 
-// subscriptionsSegment separates a topic from a subscription in an entity path,
-// as Service Bus spells it: "topic/subscriptions/sub".
-const subscriptionsSegment = "/subscriptions/"
-
 // Reasons written on dead-lettered messages, as Service Bus writes them.
 const (
 	ReasonMaxDeliveryCountExceeded = "MaxDeliveryCountExceeded"
@@ -57,7 +54,7 @@ var (
 	ErrReadOnly = &fault.Error{Kind: fault.Forbidden, Message: "localbus: bus opened read-only"}
 )
 
-// EntityOptions are the per-entity settings Service Bus fixes at creation.
+// EntityOptions are the per-queue settings Service Bus fixes at creation.
 // Zero fields take the Bus's defaults.
 type EntityOptions struct {
 	LockDuration     time.Duration // default 1m (Service Bus default)
@@ -67,7 +64,7 @@ type EntityOptions struct {
 
 // Options configure a Bus.
 type Options struct {
-	// Defaults fill the options an entity is declared without.
+	// Defaults fill the options a queue is declared without.
 	Defaults EntityOptions
 	// Now is the clock; default time.Now. Tests inject a clock.
 	Now func() time.Time
@@ -120,7 +117,7 @@ type Delivery struct {
 	LockedUntil    time.Time
 }
 
-// EntityStats counts one queue's or subscription's messages by state.
+// EntityStats counts one queue's messages by state.
 type EntityStats struct {
 	Name         string
 	Active       int // available to receivers now
@@ -129,7 +126,7 @@ type EntityStats struct {
 	DeadLettered int
 }
 
-// DeadLetter is a message in an entity's dead-letter queue.
+// DeadLetter is a message in a queue's dead-letter queue.
 type DeadLetter struct {
 	bus.Message
 	Entity         string
@@ -239,56 +236,24 @@ func (b *Bus) Close() error {
 
 // DeclareQueue makes a queue known, or updates its options.
 func (b *Bus) DeclareQueue(name string, o EntityOptions) error {
-	if err := checkEntityName(name); err != nil {
-		return err
-	}
-	if strings.Contains(name, subscriptionsSegment) {
-		return fault.InvalidField("entity", "%q is a subscription path, not a queue name", name)
-	}
-	return b.declare(name, "", o)
-}
-
-// DeclareSubscription makes a topic subscription known, or updates its options;
-// its entity path is "topic/subscriptions/subscription". A Send to the topic
-// then fans out to it.
-func (b *Bus) DeclareSubscription(topic, subscription string, o EntityOptions) error {
-	if err := checkEntityName(topic); err != nil {
-		return err
-	}
-	if strings.Contains(topic, subscriptionsSegment) {
-		return fault.InvalidField("topic", "%q is a subscription path, not a topic name", topic)
-	}
-	if subscription == "" || strings.Contains(subscription, "/") {
-		return fault.InvalidField("subscription", "must be a non-empty name without '/'")
-	}
-	name := topic + subscriptionsSegment + subscription
-	if err := checkEntityName(name); err != nil {
-		return err
-	}
-	return b.declare(name, topic, o)
-}
-
-func (b *Bus) declare(name, topic string, o EntityOptions) error {
 	if b.readOnly {
 		return ErrReadOnly
+	}
+	if err := checkEntityName(name); err != nil {
+		return err
 	}
 	if err := o.validate(); err != nil {
 		return err
 	}
 	o = o.withDefaults(b.defaults)
-	var result error
-	err := b.w.do(context.Background(), func(t *batch) error {
-		result = t.declare(name, topic, o)
-		return nil
-	})
-	return errors.Join(err, result)
+	return b.w.do(context.Background(), func(t *batch) error { return t.declare(name, o) })
 }
 
-// Send enqueues msgs on a queue, or on every subscription of a topic, in one
-// transaction; it returns once they are durable. A message whose ID was already
-// sent to the same entity within its duplicate window is dropped without error,
-// as Service Bus does. An entity nobody declared is fault.NotFound, as Service
-// Bus answers for an entity the namespace does not have.
+// Send enqueues msgs on a queue in one transaction; it returns once they are
+// durable. A message whose ID was already sent to the same queue within its
+// duplicate window is dropped without error, as Service Bus does. A queue
+// nobody declared is fault.NotFound, as Service Bus answers for an entity the
+// namespace does not have.
 func (b *Bus) Send(ctx context.Context, entity string, msgs ...bus.Message) error {
 	if b.readOnly {
 		return ErrReadOnly
@@ -355,7 +320,7 @@ func (b *Bus) Cancel(ctx context.Context, entity string, seq int64) error {
 	return b.w.do(ctx, func(t *batch) error { return t.cancel(entity, seq) })
 }
 
-// Receive locks up to max available messages of a queue or subscription, FIFO
+// Receive locks up to max available messages of a queue, FIFO
 // by sequence number, in one transaction, incrementing each DeliveryCount. It
 // blocks until at least one message is available or ctx ends. Messages locked
 // just as ctx ended are still returned, never silently left locked.
@@ -366,7 +331,7 @@ func (b *Bus) Receive(ctx context.Context, entity string, max int) ([]*Delivery,
 	if max < 1 {
 		return nil, fault.InvalidField("max", "must be at least 1")
 	}
-	e, err := b.reg.receivable(entity)
+	e, err := b.reg.lookup(entity)
 	if err != nil {
 		return nil, err
 	}
@@ -493,16 +458,14 @@ func checkEntityName(name string) error {
 	return nil
 }
 
-// checkSendTarget rejects names that cannot be sent to: Service Bus does not
-// let a sender address a subscription directly, nor an entity it does not have.
+// checkSendTarget rejects names that cannot be sent to: a malformed name, or
+// a queue the namespace does not have.
 func (b *Bus) checkSendTarget(entity string) error {
 	if err := checkEntityName(entity); err != nil {
 		return err
 	}
-	if strings.Contains(entity, subscriptionsSegment) {
-		return fault.InvalidField("entity", "cannot send to subscription %q: send to its topic", entity)
-	}
-	return b.reg.sendable(entity)
+	_, err := b.reg.lookup(entity)
+	return err
 }
 
 // checkMessage applies Service Bus's limits. An empty ID is refused rather

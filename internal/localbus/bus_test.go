@@ -304,44 +304,16 @@ func TestWaitingReceiverTakesExpiredLock(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	tests := []struct {
-		name      string
-		entity    string
-		times     int
-		advance   time.Duration // before cancelling
-		wantAfter []string      // received once the schedule is due
-	}{
-		// Cancelling before the due time, once or twice, is in the contract (queuetest).
-		{"cancel after due leaves it delivered", "q", 1, time.Hour, []string{"esc"}},
-		{"cancel on a topic removes every copy", "events", 1, 0, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, clock := openClocked(t)
-			require.NoError(t, b.DeclareSubscription("events", "a", EntityOptions{}))
-			require.NoError(t, b.DeclareSubscription("events", "b", EntityOptions{}))
-			seq, err := b.Schedule(ctx, tt.entity, clock.Now().Add(time.Hour), msg("esc"))
-			require.NoError(t, err)
-			clock.Advance(tt.advance)
-			for range tt.times {
-				require.NoError(t, b.Cancel(ctx, tt.entity, seq))
-			}
-			clock.Advance(2 * time.Hour)
-			receivers := []string{tt.entity}
-			if tt.entity == "events" {
-				receivers = []string{"events/subscriptions/a", "events/subscriptions/b"}
-			}
-			for _, r := range receivers {
-				if tt.wantAfter == nil {
-					requireNothing(t, b, r)
-					require.Equal(t, EntityStats{Name: r}, statsOf(t, b, r))
-				} else {
-					require.Equal(t, tt.wantAfter, ids(receiveNow(t, b, r, 10)))
-				}
-			}
-		})
-	}
-
+	// Cancelling before the due time, once or twice, is in the contract (queuetest).
+	t.Run("cancel after due leaves it delivered", func(t *testing.T) {
+		b, clock := openClocked(t)
+		seq, err := b.Schedule(ctx, "q", clock.Now().Add(time.Hour), msg("esc"))
+		require.NoError(t, err)
+		clock.Advance(time.Hour)
+		require.NoError(t, b.Cancel(ctx, "q", seq))
+		clock.Advance(2 * time.Hour)
+		require.Equal(t, []string{"esc"}, ids(receiveNow(t, b, "q", 10)))
+	})
 	t.Run("unknown sequence number", func(t *testing.T) {
 		b, _ := openClocked(t)
 		require.NoError(t, b.Cancel(ctx, "q", 12345))
@@ -375,7 +347,7 @@ func TestDuplicateDetection(t *testing.T) {
 			require.NoError(t, b.Send(ctx, tt.second, msg("dup")))
 			total := 0
 			for _, e := range []string{"q", "other"} {
-				if _, err := b.reg.receivable(e); err == nil {
+				if _, err := b.reg.lookup(e); err == nil {
 					total += statsOf(t, b, e).Active
 				}
 			}
@@ -428,45 +400,9 @@ func TestDuplicateDetection(t *testing.T) {
 	})
 }
 
-func TestTopicFanOut(t *testing.T) {
-	b, clock := openClocked(t)
-	require.NoError(t, b.DeclareSubscription("incident-events", "status", EntityOptions{}))
-	require.NoError(t, b.DeclareSubscription("incident-events", "audit", EntityOptions{MaxDeliveryCount: 1}))
-
-	require.NoError(t, b.Send(ctx, "incident-events", msg("e1"), msg("e2")))
-	require.NoError(t, b.Send(ctx, "incident-events", msg("e1")), "duplicate at topic level")
-	_, err := b.Schedule(ctx, "incident-events", clock.Now().Add(time.Minute), msg("e3"))
-	require.NoError(t, err)
-
-	for _, sub := range []string{"incident-events/subscriptions/audit", "incident-events/subscriptions/status"} {
-		require.Equal(t, EntityStats{Name: sub, Active: 2, Scheduled: 1}, statsOf(t, b, sub))
-	}
-	status := receiveNow(t, b, "incident-events/subscriptions/status", 10)
-	require.Equal(t, []string{"e1", "e2"}, ids(status))
-	audit := receiveNow(t, b, "incident-events/subscriptions/audit", 10)
-	require.Equal(t, []string{"e1", "e2"}, ids(audit))
-
-	// Each subscription settles its own copy, with its own options.
-	require.NoError(t, b.Complete(ctx, status[0]))
-	require.NoError(t, b.Abandon(ctx, audit[0], "boom"))
-	dead, err := b.PeekDeadLetters(ctx, "incident-events/subscriptions/audit", 10)
-	require.NoError(t, err)
-	require.Equal(t, "e1", dead[0].ID)
-	require.Equal(t, "boom", dead[0].Description)
-	dead, err = b.PeekDeadLetters(ctx, "incident-events/subscriptions/status", 10)
-	require.NoError(t, err)
-	require.Empty(t, dead)
-
-	// A subscription declared later gets only later messages.
-	require.NoError(t, b.DeclareSubscription("incident-events", "late", EntityOptions{}))
-	require.NoError(t, b.Send(ctx, "incident-events", msg("e4")))
-	require.Equal(t, []string{"e4"}, ids(receiveNow(t, b, "incident-events/subscriptions/late", 10)))
-}
-
 func TestEntityRules(t *testing.T) {
 	b, _ := openClocked(t)
 	require.NoError(t, b.DeclareQueue("intake", EntityOptions{}))
-	require.NoError(t, b.DeclareSubscription("events", "s", EntityOptions{}))
 	long := string(make([]byte, bus.MaxIDLength+1))
 
 	tests := []struct {
@@ -474,18 +410,13 @@ func TestEntityRules(t *testing.T) {
 		do   func() error
 		want fault.Kind
 	}{
-		{"topic over a queue", func() error { return b.DeclareSubscription("intake", "s", EntityOptions{}) }, fault.Conflict},
-		{"queue over a topic", func() error { return b.DeclareQueue("events", EntityOptions{}) }, fault.Conflict},
-		{"queue named like a subscription", func() error { return b.DeclareQueue("a/subscriptions/b", EntityOptions{}) }, fault.Invalid},
 		{"negative option", func() error { return b.DeclareQueue("x", EntityOptions{LockDuration: -1}) }, fault.Invalid},
 		{"empty entity", func() error { return b.Send(ctx, "", msg("m")) }, fault.Invalid},
-		{"send to a subscription", func() error { return b.Send(ctx, "events/subscriptions/s", msg("m")) }, fault.Invalid},
 		{"empty id", func() error { return b.Send(ctx, "intake", bus.Message{Body: []byte("x")}) }, fault.Invalid},
 		{"id too long", func() error { return b.Send(ctx, "intake", bus.Message{ID: long}) }, fault.Invalid},
 		{"message too large", func() error {
 			return b.Send(ctx, "intake", bus.Message{ID: "big", Body: make([]byte, MaxMessageSize+1)})
 		}, fault.TooLarge},
-		{"receive from a topic", func() error { _, err := b.Receive(ctx, "events", 1); return err }, fault.Invalid},
 		{"receive from an unknown queue", func() error { _, err := b.Receive(ctx, "nope", 1); return err }, fault.NotFound},
 		{"receive zero", func() error { _, err := b.Receive(ctx, "intake", 0); return err }, fault.Invalid},
 		{"schedule without time", func() error { _, err := b.Schedule(ctx, "intake", time.Time{}, msg("m")); return err }, fault.Invalid},
@@ -563,7 +494,6 @@ func TestDurableAcrossCloseOpen(t *testing.T) {
 	clock := newFakeClock()
 	b, path := openBus(t, Options{Now: clock.Now})
 	require.NoError(t, b.DeclareQueue("q", EntityOptions{LockDuration: 30 * time.Second, MaxDeliveryCount: 5}))
-	require.NoError(t, b.DeclareSubscription("t", "s", EntityOptions{}))
 	require.NoError(t, b.Send(ctx, "q", msgs("m", 3)...))
 	schedSeq, err := b.Schedule(ctx, "q", clock.Now().Add(time.Hour), msg("sched"))
 	require.NoError(t, err)
@@ -582,10 +512,10 @@ func TestDurableAcrossCloseOpen(t *testing.T) {
 	require.Equal(t, []string{"m-0", "m-1", "m-2"}, ids(back))
 	require.Equal(t, locked.SequenceNumber, back[0].SequenceNumber)
 	require.Equal(t, 2, back[0].DeliveryCount)
-	// Options, topics and duplicate detection survived.
+	// Options and duplicate detection survived.
 	require.NoError(t, b2.Send(ctx, "q", msg("m-1")))
-	require.NoError(t, b2.Send(ctx, "t", msg("e")))
-	e := receiveNow(t, b2, "t/subscriptions/s", 1)[0]
+	require.NoError(t, b2.Send(ctx, "q2", msg("e")))
+	e := receiveNow(t, b2, "q2", 1)[0]
 	require.Equal(t, "e", e.ID)
 	require.NoError(t, b2.Complete(ctx, e))
 	clock.Advance(30 * time.Second) // the new locks (30 s) expire: the messages come back
@@ -738,7 +668,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{`SELECT seq FROM messages WHERE entity = 'q' AND state = 0 ORDER BY seq LIMIT 5`, "messages_ready"},
 		{`SELECT min(visible_at) FROM messages WHERE entity = 'q' AND state IN (1, 2)`, "messages_timed"},
 		{`UPDATE messages SET state = 0 WHERE entity = 'q' AND state IN (1, 2) AND visible_at <= 5`, "messages_timed"},
-		{`DELETE FROM messages WHERE origin = 7 AND state = 1 AND visible_at > 5 AND (entity = 'q' OR substr(entity, 1, 2) = 'q/')`, "messages_origin"},
+		{`DELETE FROM messages WHERE seq = 7 AND entity = 'q' AND state = 1 AND visible_at > 5`, "INTEGER PRIMARY KEY"},
 		{`SELECT seq FROM messages WHERE entity = 'q' AND state = 3 ORDER BY dl_at DESC, seq DESC LIMIT 5`, "messages_dead"},
 	}
 	for _, tt := range tests {

@@ -11,19 +11,16 @@ import (
 func TestExists(t *testing.T) {
 	b, path := openBus(t, Options{})
 	require.NoError(t, b.DeclareQueue("intake", EntityOptions{}))
-	require.NoError(t, b.DeclareSubscription("incident-events", "status", EntityOptions{}))
 	require.True(t, fault.Is(b.Send(ctx, "never-declared", msg("m")), fault.NotFound), "a send creates nothing")
 
 	check := func(b *Bus) {
 		t.Helper()
 		for entity, want := range map[string]bool{
-			"intake":                               true,
-			"never-declared":                       false,
-			"incident-events/subscriptions/status": true,
-			"incident-events":                      false, // a topic: receive from its subscriptions
-			"incident-events/subscriptions/audit":  false,
-			"nope":                                 false,
-			"":                                     false,
+			"intake":         true,
+			"escalations":    true,
+			"never-declared": false,
+			"nope":           false,
+			"":               false,
 		} {
 			got, err := b.Exists(entity)
 			require.NoError(t, err)

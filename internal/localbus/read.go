@@ -11,10 +11,8 @@ import (
 	"vigil/internal/fault"
 )
 
-// Exists reports whether entity is a queue or a topic subscription
-// ("topic/subscriptions/name") that Receive can read from: one declared. A
-// topic itself is not such an entity. A writable
-// Bus answers from memory; a read-only one reads the database.
+// Exists reports whether queue entity was declared. A writable Bus answers
+// from memory; a read-only one reads the database.
 func (b *Bus) Exists(entity string) (bool, error) {
 	if !b.readOnly {
 		b.reg.mu.RLock()
@@ -33,7 +31,7 @@ func (b *Bus) Exists(entity string) (bool, error) {
 	return true, nil
 }
 
-// Stats counts each queue's and subscription's messages by state, in name
+// Stats counts each queue's messages by state, in name
 // order. It reads from its own connection and never waits for the writer.
 // Due scheduled messages and expired locks are classified by time, as Service
 // Bus would show them, even if no Receive has moved them yet.

@@ -8,6 +8,13 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a newer file.
+//
+// Topics were removed without a new schema version: their columns
+// (entities.topic, messages.origin) stay, unread, so that files created before
+// open here and files created here still open in older binaries. New rows get
+// an empty topic (its default) and origin = seq, what older binaries write for a
+// queue. A subscription's row in an old file loads as a queue named by its
+// entity path, its messages intact.
 const schemaVersion = 1
 
 // Message states. A message's state decides which partial index holds it, so
@@ -32,17 +39,17 @@ const (
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS entities (
 		name          TEXT PRIMARY KEY,
-		topic         TEXT NOT NULL DEFAULT '', -- the topic of a subscription; '' for a queue
+		topic         TEXT NOT NULL DEFAULT '', -- unused; '' (see schemaVersion)
 		lock_ns       INTEGER NOT NULL,
 		max_delivery  INTEGER NOT NULL,
 		dup_window_ns INTEGER NOT NULL
 	) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS messages (
 		seq            INTEGER PRIMARY KEY, -- sequence number, assigned by the writer, never reused
-		entity         TEXT NOT NULL,       -- queue or subscription path
+		entity         TEXT NOT NULL,       -- queue name
 		state          INTEGER NOT NULL,
 		visible_at     INTEGER NOT NULL,    -- scheduled: due time; locked: lock expiry
-		origin         INTEGER NOT NULL,    -- sequence number the sender got; shared by a topic's fan-out copies
+		origin         INTEGER NOT NULL,    -- unused; = seq (see schemaVersion)
 		msg_id         TEXT NOT NULL,
 		body           BLOB,
 		content_type   TEXT NOT NULL DEFAULT '',
@@ -57,9 +64,11 @@ var schema = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS messages_ready ON messages (entity, seq) WHERE state = 0`,
 	`CREATE INDEX IF NOT EXISTS messages_timed ON messages (entity, visible_at) WHERE state IN (1, 2)`,
-	`CREATE INDEX IF NOT EXISTS messages_origin ON messages (origin) WHERE state = 1`,
+	// Once Cancel's index for a topic's copies; Cancel now finds a message by
+	// seq. Dropped so that no write maintains it (an older binary recreates it).
+	`DROP INDEX IF EXISTS messages_origin`,
 	`CREATE INDEX IF NOT EXISTS messages_dead ON messages (entity, dl_at, seq) WHERE state = 3`,
-	// Duplicate detection's log: one row per (queue or topic, message id) sent,
+	// Duplicate detection's log: one row per (queue, message id) sent,
 	// appended in id order and deleted from the front once out of its window.
 	// The index over it lives in memory (see dedup.go).
 	`CREATE TABLE IF NOT EXISTS dedup_log (

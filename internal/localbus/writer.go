@@ -131,7 +131,7 @@ func releaseLocks(db *sql.DB, now int64) error {
 // load reads the entities and the last sequence number.
 func (w *writer) load() error {
 	ctx := context.Background()
-	rows, err := w.conn.QueryContext(ctx, `SELECT name, topic, lock_ns, max_delivery, dup_window_ns FROM entities ORDER BY name`)
+	rows, err := w.conn.QueryContext(ctx, `SELECT name, lock_ns, max_delivery, dup_window_ns FROM entities ORDER BY name`)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (w *writer) load() error {
 	for rows.Next() {
 		e := &entity{}
 		var lockNS, dupNS int64
-		if err := rows.Scan(&e.name, &e.topic, &lockNS, &e.opts.MaxDeliveryCount, &dupNS); err != nil {
+		if err := rows.Scan(&e.name, &lockNS, &e.opts.MaxDeliveryCount, &dupNS); err != nil {
 			return err
 		}
 		e.opts.LockDuration, e.opts.DuplicateWindow = time.Duration(lockNS), time.Duration(dupNS)
@@ -176,17 +176,15 @@ func (w *writer) prepare() error {
 		begin:    p(`BEGIN IMMEDIATE`),
 		commit:   p(`COMMIT`),
 		rollback: p(`ROLLBACK`),
+		// origin is written only for files shared with older versions (see schema.go).
 		insertMsg: p(`INSERT INTO messages (seq, entity, state, visible_at, origin, msg_id, body, content_type, subject, props, enqueued_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?1, ?2, ?3, ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10)`),
 		logDedup:   p(`INSERT INTO dedup_log (id, entity, msg_id, expires_at, window_ns, seq) VALUES (?, ?, ?, ?, ?, ?)`),
 		pruneDedup: p(`DELETE FROM dedup_log WHERE id < ?`),
 		saveSeq:    p(`INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
-		upsertEntity: p(`INSERT INTO entities (name, topic, lock_ns, max_delivery, dup_window_ns) VALUES (?, ?, ?, ?, ?)
+		upsertEntity: p(`INSERT INTO entities (name, lock_ns, max_delivery, dup_window_ns) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET lock_ns = excluded.lock_ns, max_delivery = excluded.max_delivery, dup_window_ns = excluded.dup_window_ns`),
-		// ?3 is the topic's subscription prefix, so a Cancel on a topic removes
-		// every fan-out copy.
-		cancel: p(`DELETE FROM messages WHERE origin = ?1 AND state = 1 AND visible_at > ?2
-			AND (entity = ?4 OR substr(entity, 1, length(?3)) = ?3)`),
+		cancel:  p(`DELETE FROM messages WHERE seq = ?1 AND entity = ?2 AND state = 1 AND visible_at > ?3`),
 		nextDue: p(`SELECT min(visible_at) FROM messages WHERE entity = ? AND state IN (1, 2)`),
 		expireToDead: p(`UPDATE messages SET state = 3, lock_token = NULL, dl_reason = '` + ReasonMaxDeliveryCountExceeded + `',
 			dl_description = printf('Message could not be consumed after %d delivery attempts.', delivery_count), dl_at = visible_at
