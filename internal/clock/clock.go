@@ -77,8 +77,13 @@ func FromEnv(ctx context.Context) (*Clock, error) {
 // Testing reports whether this is a test clock.
 func (c *Clock) Testing() bool { return c.path != "" }
 
-// Now is the wall clock plus the offset.
+// Now is the wall clock plus the offset. A test clock rereads its file first:
+// a process handed work by another that has seen a jump (a scheduled message
+// the queue released) must not read the time from before it.
 func (c *Clock) Now() time.Time {
+	if c.path != "" {
+		_ = c.reload()
+	}
 	return time.Now().Add(time.Duration(c.offset.Load()))
 }
 
@@ -147,14 +152,14 @@ func (c *Clock) reload() error {
 	if err != nil {
 		return fmt.Errorf("offset %q in %s: %w", text, c.path, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if int64(d) <= c.offset.Load() {
 		return nil
 	}
 	c.offset.Store(int64(d))
-	c.mu.Lock()
 	close(c.jumped)
 	c.jumped = make(chan struct{})
-	c.mu.Unlock()
 	return nil
 }
 

@@ -90,3 +90,25 @@ func TestABadOffsetIsRefused(t *testing.T) {
 }
 
 func writeRaw(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
+
+// Another process's clock on the same file (one that has not polled yet)
+// reads the jump as soon as it is asked the time: the worker must never see
+// a time before the one at which the queue released its message.
+func TestNowReadsAJumpWithoutWaitingForThePoll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	other := &Clock{path: path, jumped: make(chan struct{})} // never polls
+	require.NoError(t, Advance(path, time.Hour))
+	require.GreaterOrEqual(t, other.Now().Sub(time.Now()), 59*time.Minute)
+}
+
+func TestConcurrentReloadsCloseOnce(t *testing.T) {
+	c, path := testClock(t)
+	require.NoError(t, Advance(path, time.Minute))
+	done := make(chan struct{})
+	for range 8 {
+		go func() { defer func() { done <- struct{}{} }(); _ = c.Now() }()
+	}
+	for range 8 {
+		<-done
+	}
+}
