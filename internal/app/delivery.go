@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"vigil/internal/fault"
@@ -29,6 +30,11 @@ type Delivery struct {
 	notifier   Notifier
 	throttle   Throttle
 	retryAfter func(error) (time.Duration, bool)
+	// gathering serialises, within this instance, the changes to one
+	// contact's bundle: a storm brings many at once, and racing on the one
+	// document would make most of them conflict and read it again. (Across
+	// instances the store's version check still decides.)
+	gathering sync.Map // contact → *sync.Mutex
 }
 
 // maxDeferrals bounds how often one notification waits out a channel's
@@ -158,25 +164,32 @@ func (s *Delivery) reachable(inc *incident.Incident, n incident.Notification) bo
 // bundle gathers n into its contact's bundle and, when it is the first to
 // wait, schedules the bundle's flush for when the contact may be sent to.
 func (s *Delivery) bundle(ctx context.Context, contact string, n incident.Notification, at time.Time) error {
-	var first bool
+	var first, again bool
 	var gen int
+	mu, _ := s.gathering.LoadOrStore(contact, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
 	err := retry(ctx, "bundle "+contact, func() error {
 		b, err := s.store.GetBundle(ctx, contact)
 		if err != nil {
 			return err
 		}
 		first, gen = b.Empty(), b.Gen
-		if !b.Add(n) {
+		if again = !b.Add(n); again {
 			return nil // a redelivery: gathered already
 		}
 		return s.store.SaveBundle(ctx, b)
 	})
+	mu.(*sync.Mutex).Unlock()
 	if err != nil {
 		return err
 	}
-	// The flush of this generation is scheduled under one message id, so
-	// asking again (each time one is gathered: a crash may have come between
-	// gathering the first and scheduling) adds no message.
+	// The first gathered into a generation schedules its flush, under one
+	// message id. A crash between gathering it and scheduling redelivers that
+	// notification, which finds itself gathered and schedules again (the id
+	// makes it one message); the others need not ask.
+	if !first && !again {
+		return nil
+	}
 	flush := n
 	flush.Flush, flush.Key = gen+1, fmt.Sprintf("bundle:%s:%d", keys.Hash(contact), gen)
 	if _, err := s.schedule(ctx, QueueNotify, at, flush.Key, "bundle", flush); err != nil {
@@ -194,8 +207,16 @@ func (s *Delivery) bundle(ctx context.Context, contact string, n incident.Notifi
 func (s *Delivery) flush(ctx context.Context, n incident.Notification, now time.Time) error {
 	contact, gen := keys.Contact(n.Channel, n.Address), n.Flush-1
 	b, err := s.store.GetBundle(ctx, contact)
-	if err != nil || b.Gen != gen || b.Empty() {
-		return err // flushed already
+	if err != nil {
+		return err
+	}
+	if b.Gen == gen+1 && !b.Empty() {
+		// Flushed already, and this is a redelivery after a crash that may
+		// have come before the next flush was scheduled.
+		return s.scheduleNextFlush(ctx, n, contact, gen, now)
+	}
+	if b.Gen != gen || b.Empty() {
+		return nil // flushed already
 	}
 	items, more := len(b.Items), b.More
 	d := b.Digest(fmt.Sprintf("digest:%s:%d:%d", keys.Hash(contact), gen, items+more))
@@ -214,10 +235,16 @@ func (s *Delivery) flush(ctx context.Context, n incident.Notification, now time.
 	if err != nil || !left {
 		return err
 	}
-	// More arrived while this one went out: the next digest after a pause.
+	return s.scheduleNextFlush(ctx, n, contact, gen, now)
+}
+
+// scheduleNextFlush schedules the digest of generation gen+1: more arrived
+// while gen's went out, and they go after a pause. Its id makes asking twice
+// one message.
+func (s *Delivery) scheduleNextFlush(ctx context.Context, n incident.Notification, contact string, gen int, now time.Time) error {
 	next := n
 	next.Flush, next.Key = gen+2, fmt.Sprintf("bundle:%s:%d", keys.Hash(contact), gen+1)
-	_, err = s.schedule(ctx, QueueNotify, now.Add(time.Minute), next.Key, "bundle", next)
+	_, err := s.schedule(ctx, QueueNotify, now.Add(time.Minute), next.Key, "bundle", next)
 	return err
 }
 

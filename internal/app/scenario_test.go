@@ -31,6 +31,7 @@ import (
 	"vigil/internal/catalog"
 	"vigil/internal/fault"
 	"vigil/internal/incident"
+	"vigil/internal/keys"
 	"vigil/internal/notify"
 	"vigil/internal/oncall"
 	"vigil/internal/signedlink"
@@ -609,4 +610,44 @@ func TestAStormOnOnePersonSchedulesOneDigest(t *testing.T) {
 	last := pat[2]
 	assert.Contains(t, last.subject, "(and 57 more)")
 	assert.Contains(t, last.text, "and 38 more: see the incident list", "20 named, the rest counted")
+}
+
+// Only the first notification gathered into a generation schedules its
+// digest; so a crash after a digest went out and before the next one was
+// scheduled must be mended by the digest's own redelivery, or what arrived
+// meanwhile would wait for ever.
+func TestARedeliveredDigestSchedulesTheNextOne(t *testing.T) {
+	s := newSim(t, "standard")
+	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: 20 * time.Minute}}})
+	require.NoError(t, err)
+	s.configure(func(c *app.Config) { c.Throttle = th })
+	for i := range 5 {
+		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
+	}
+	s.run(t0.Add(30 * time.Second))
+	contact := keys.Contact(incident.ChannelEmail, "pat@example.com")
+	first := "bundle:" + keys.Hash(contact) + ":0"
+	next := "bundle:" + keys.Hash(contact) + ":1"
+	require.True(t, s.scheduled(app.QueueNotify, first), "the first gathered scheduled the digest")
+	var flush []byte
+	s.mu.Lock()
+	for _, m := range s.pending {
+		if m.id == first {
+			flush = m.body
+		}
+	}
+	s.mu.Unlock()
+
+	// The digest went out and the bundle moved on, with one more gathered
+	// meanwhile; then the process died before scheduling the next digest.
+	ctx := context.Background()
+	b, err := s.store.GetBundle(ctx, contact)
+	require.NoError(t, err)
+	require.Len(t, b.Items, 3)
+	require.True(t, b.Sent(0, 2, 0))
+	require.NoError(t, s.store.SaveBundle(ctx, b))
+	require.False(t, s.scheduled(app.QueueNotify, next))
+
+	require.NoError(t, s.svc.Delivery.Deliver(ctx, flush, t0.Add(21*time.Minute)))
+	assert.True(t, s.scheduled(app.QueueNotify, next), "the redelivery scheduled the next digest")
 }

@@ -39,6 +39,13 @@ func (b *Bundle) Add(n Notification) bool {
 		b.More++
 		return true
 	}
+	// A digest of several says each one's subject and link; only a bundle of
+	// one goes out as it was. So only the first is kept with its text and
+	// acknowledge link: a bundle is read for every notification gathered,
+	// and the texts were most of what it weighed.
+	if len(b.Items) > 0 {
+		n.Text, n.AckURL = "", ""
+	}
 	b.Items = append(b.Items, n)
 	return true
 }
@@ -59,8 +66,9 @@ func (b *Bundle) Sent(gen, items, more int) bool {
 // Digest is the one notification that carries a bundle: the most severe
 // first, each with its link, the rest counted. key identifies it.
 func (b *Bundle) Digest(key string) Notification {
-	if len(b.Items) == 1 && b.More == 0 {
-		only := b.Items[0]
+	// (A later one, kept without its text, left alone after a digest, is
+	// said as a digest of one.)
+	if only := b.Items[0]; len(b.Items) == 1 && b.More == 0 && (only.Text != "" || only.AckURL != "") {
 		only.Digest = true
 		return only // one is not a digest: it goes as it was, late
 	}

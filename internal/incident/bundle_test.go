@@ -106,3 +106,31 @@ func TestDigestPutsTheMostSevereFirst(t *testing.T) {
 	unset.Add(ntf("2", Sev4))
 	require.Equal(t, "INC-2 sev4 (and 1 more)", unset.Digest("k").Subject, "any severity is worse than none")
 }
+
+// A bundle is read for every notification it gathers: only the first keeps
+// its text and acknowledge link (a digest of several says subjects and links).
+func TestBundleKeepsOnlyTheFirstWhole(t *testing.T) {
+	var b Bundle
+	first, second := ntf("1", Sev2), ntf("2", Sev1)
+	first.Text, second.Text = "the whole page", "another whole page"
+	b.Add(first)
+	b.Add(second)
+	require.Equal(t, first, b.Items[0])
+	require.Empty(t, b.Items[1].Text)
+	require.Empty(t, b.Items[1].AckURL)
+	require.Equal(t, second.Subject, b.Items[1].Subject)
+	require.Equal(t, second.Link, b.Items[1].Link)
+	d := b.Digest("digest:x:0:2")
+	require.Contains(t, d.Text, second.Subject+" "+second.Link)
+
+	// Left alone after a digest, a later one is said as a digest of one, with
+	// its subject and link, never as an empty page.
+	require.True(t, b.Sent(0, 1, 0))
+	third := ntf("3", Sev3)
+	b.Add(third)
+	b.Items = b.Items[:1]
+	d = b.Digest("digest:x:1:1")
+	require.True(t, d.Digest)
+	require.Empty(t, d.AckURL)
+	require.Contains(t, d.Text, second.Subject+" "+second.Link)
+}
