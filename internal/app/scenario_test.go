@@ -651,3 +651,34 @@ func TestARedeliveredDigestSchedulesTheNextOne(t *testing.T) {
 	require.NoError(t, s.svc.Delivery.Deliver(ctx, flush, t0.Add(21*time.Minute)))
 	assert.True(t, s.scheduled(app.QueueNotify, next), "the redelivery scheduled the next digest")
 }
+
+// The first gathered notification's own redelivery schedules the digest when
+// a crash came between gathering it and scheduling.
+func TestARedeliveredFirstGatheredSchedulesTheDigest(t *testing.T) {
+	s := newSim(t, "standard")
+	th, err := notify.NewThrottle(map[string][]notify.Rule{incident.ChannelEmail: {{Count: 2, Per: 20 * time.Minute}}})
+	require.NoError(t, err)
+	s.configure(func(c *app.Config) { c.Throttle = th })
+	contact := keys.Contact(incident.ChannelEmail, "pat@example.com")
+	first := "bundle:" + keys.Hash(contact) + ":0"
+	var toPat [][]byte
+	s.lose = func(m simMsg) bool {
+		if m.queue == app.QueueNotify && strings.Contains(string(m.body), "pat@example.com") && !strings.HasPrefix(m.id, "bundle:") {
+			toPat = append(toPat, m.body)
+		}
+		return m.id == first // the crash: its digest was never scheduled
+	}
+	for i := range 4 {
+		s.alert(fmt.Sprintf("storm-%d", i), incident.Sev1)
+	}
+	s.run(t0.Add(30 * time.Second))
+	require.GreaterOrEqual(t, len(toPat), 3)
+	require.False(t, s.scheduled(app.QueueNotify, first))
+
+	s.lose = nil
+	s.mu.Lock()
+	delete(s.seen, app.QueueNotify+"/"+first) // never sent, so never seen by duplicate detection
+	s.mu.Unlock()
+	require.NoError(t, s.svc.Delivery.Deliver(context.Background(), toPat[2], t0.Add(time.Minute)))
+	assert.True(t, s.scheduled(app.QueueNotify, first), "the first gathered, delivered again, scheduled the digest")
+}
