@@ -86,13 +86,26 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema + outboxSchema); err != nil {
+	// The schema and its upgrades in one transaction: one fsync, not one per
+	// statement (start-up of a new store), and never half an upgrade.
+	tx, err := w.Begin()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	if _, err := tx.Exec(schema + outboxSchema); err != nil {
+		_ = tx.Rollback()
 		w.Close()
 		return nil, fmt.Errorf("creating store schema in %s: %w", path, err)
 	}
-	if err := migrate(w); err != nil {
+	if err := migrate(tx); err != nil {
+		_ = tx.Rollback()
 		w.Close()
 		return nil, fmt.Errorf("upgrading store schema in %s: %w", path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("creating store schema in %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&mode=ro")
 	if err != nil {
@@ -234,7 +247,7 @@ func nanosOrNull(t time.Time) any {
 }
 
 // migrate brings a store made by an earlier version up to this one's schema.
-func migrate(db *sql.DB) error {
+func migrate(db *sql.Tx) error {
 	for _, c := range []struct{ table, column, kind string }{
 		{"incidents", "due_at", "INTEGER"}, {"incidents", "status_due_at", "INTEGER"}, {"cases", "assignee", "TEXT NOT NULL DEFAULT ''"},
 	} {
