@@ -18,8 +18,14 @@ import (
 // `vigil local` there is no platform login: the caller sends X-MS-CLIENT-PRINCIPAL-NAME
 // itself, which is for local use only.
 func (s *Server) responder(req *HTTPRequest) (string, error) {
-	if name := principalFromClaims(req.Header("X-MS-CLIENT-PRINCIPAL")); name != "" {
-		return name, nil
+	if claims := req.Header("X-MS-CLIENT-PRINCIPAL"); strings.TrimSpace(claims) != "" {
+		// Signed in through Easy Auth: the user name is in the claims, or the
+		// sign-in carries none. Never fall back to what may be a display name.
+		if name := principalFromClaims(claims); name != "" {
+			return name, nil
+		}
+		return "", fault.New(fault.Unauthorized, "the sign-in carries no user name (preferred_username, upn or e-mail claim): "+
+			"the app registration must issue one of them in its tokens")
 	}
 	if name := strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL-NAME")); name != "" {
 		return name, nil
@@ -40,8 +46,7 @@ func (s *Server) signInHow() string {
 }
 
 type clientPrincipal struct {
-	NameType string `json:"name_typ"`
-	Claims   []struct {
+	Claims []struct {
 		Type  string `json:"typ"`
 		Value string `json:"val"`
 	} `json:"claims"`
@@ -59,14 +64,27 @@ func principalFromClaims(header string) string {
 	if json.Unmarshal(raw, &p) != nil {
 		return ""
 	}
-	for _, want := range []string{p.NameType, "preferred_username", "upn", "email", "name"} {
+	for _, want := range userNameClaims {
 		for _, c := range p.Claims {
-			if want != "" && c.Type == want && c.Value != "" {
+			if c.Type == want && c.Value != "" {
 				return c.Value
 			}
 		}
 	}
 	return ""
+}
+
+// userNameClaims are the claims that name a user (a UPN or an e-mail
+// address), short as Entra ID issues them in v2.0 tokens and as the long URIs
+// Easy Auth passes for v1.0 ones, most specific first. Not "name" or its
+// URI, which hold the display name (any colleague may share it), nor
+// name_typ, which Easy Auth may point at either.
+var userNameClaims = []string{
+	"preferred_username",
+	"upn",
+	"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+	"email",
+	"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
 
 // platformSignedIn reports whether App Service Authentication validated a token
