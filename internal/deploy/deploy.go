@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -70,6 +71,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// terraform-exec copies a command's stdout and stderr from two
+	// goroutines, both into o.Out, and the progress lines go there too.
+	o.Out = &syncWriter{w: o.Out}
 	if o.In == nil {
 		o.In = strings.NewReader("")
 	}
@@ -348,4 +352,16 @@ func SCMURL(defaultHostname string) string {
 		return "https://" + defaultHostname
 	}
 	return "https://" + first + ".scm." + rest
+}
+
+// syncWriter serialises writes from several goroutines to one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
