@@ -1,4 +1,9 @@
 locals {
+  # The groups kept warm when function_app.always_ready_instances > 0: the
+  # whole paging path (HTTP intake, and the queue functions that open the
+  # incident, page and escalate).
+  always_ready_groups = ["http", "function:ProcessIntake", "function:Notify", "function:EscalateIncident"]
+
   public_url = coalesce(var.public_url, "https://${local.names.function_app}.azurewebsites.net")
 
   # Settings Vigil's module owns; neither secret_settings nor
@@ -83,6 +88,15 @@ resource "azurerm_service_plan" "vigil" {
 }
 
 resource "azurerm_function_app_flex_consumption" "vigil" {
+  # Flex Consumption counts warm instances over every always_ready block
+  # against the ceiling; the provider would fail the apply.
+  lifecycle {
+    precondition {
+      condition     = length(local.always_ready_groups) * var.function_app.always_ready_instances <= var.function_app.maximum_instance_count
+      error_message = "function_app.always_ready_instances is kept warm for each of ${length(local.always_ready_groups)} groups (${join(", ", local.always_ready_groups)}): ${length(local.always_ready_groups)} × always_ready_instances must not exceed maximum_instance_count."
+    }
+  }
+
   name                = local.names.function_app
   resource_group_name = local.resource_group_name
   location            = var.location
@@ -105,7 +119,7 @@ resource "azurerm_function_app_flex_consumption" "vigil" {
   # functions that open the incident, page, and escalate (Flex scales each
   # non-HTTP function on instances of its own).
   dynamic "always_ready" {
-    for_each = var.function_app.always_ready_instances > 0 ? ["http", "function:ProcessIntake", "function:Notify", "function:EscalateIncident"] : []
+    for_each = var.function_app.always_ready_instances > 0 ? local.always_ready_groups : []
     content {
       name           = always_ready.value
       instance_count = var.function_app.always_ready_instances

@@ -99,6 +99,28 @@ run "always_ready_cannot_exceed_the_ceiling" {
   expect_failures = [var.function_app]
 }
 
+# Each of the four warm groups counts against the ceiling: 4 × 1 > 3.
+run "always_ready_counts_every_warm_group" {
+  command = plan
+  variables {
+    function_app = {
+      maximum_instance_count = 3
+      always_ready_instances = 1
+    }
+  }
+  expect_failures = [azurerm_function_app_flex_consumption.vigil]
+}
+
+run "always_ready_fits_when_every_group_fits" {
+  command = plan
+  variables {
+    function_app = {
+      maximum_instance_count = 4
+      always_ready_instances = 1
+    }
+  }
+}
+
 run "log_retention_must_be_in_range" {
   command = plan
   variables {
