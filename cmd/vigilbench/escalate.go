@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -52,37 +49,9 @@ func escalate(args []string) error {
 	addr, data := run.addr, run.data
 
 	fmt.Printf("machine: %s\n", machine())
-	client := &http.Client{Timeout: 10 * time.Second}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var failed sync.Map
-	start := time.Now()
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				body := fmt.Sprintf(`{"source":"bench","summary":"escalation %d","severity":"critical","dedupKey":"esc-%d","component":"api"}`, i, i)
-				resp, err := client.Post("http://"+addr+"/api/alerts/generic", "application/json", strings.NewReader(body))
-				if err != nil {
-					failed.Store(i, err)
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					failed.Store(i, resp.Status)
-				}
-			}
-		}()
-	}
-	for i := range *n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	raised := time.Since(start)
-	var bad int
-	failed.Range(func(any, any) bool { bad++; return true })
+	raised, bad := raiseAlerts(addr, *n, *clients, func(i int) string {
+		return fmt.Sprintf(`{"source":"bench","summary":"escalation %d","severity":"critical","dedupKey":"esc-%d","component":"api"}`, i, i)
+	})
 	if bad > 0 {
 		return fmt.Errorf("%d alerts were not accepted", bad)
 	}

@@ -376,3 +376,35 @@ func rssKiB(pid int) int {
 	}
 	return 0
 }
+
+// raiseAlerts posts n generic alerts, body(i) each, from clients concurrent
+// clients, and returns how long it took and how many were not answered 202.
+func raiseAlerts(addr string, n, clients int, body func(i int) string) (time.Duration, int) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2}, Timeout: 30 * time.Second}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for i := range work {
+				resp, err := client.Post("http://"+addr+"/api/alerts/generic", "application/json", strings.NewReader(body(i)))
+				if err == nil {
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != http.StatusAccepted {
+					mu.Lock()
+					bad++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return time.Since(start), bad
+}

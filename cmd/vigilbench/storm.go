@@ -6,13 +6,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"vigil/internal/localbus"
@@ -34,37 +30,12 @@ func storm(args []string) error {
 	}
 	defer run.stop()
 	fmt.Printf("machine: %s\n", machine())
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2}, Timeout: 30 * time.Second}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var bad atomic.Int64
 	start := time.Now()
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				body := fmt.Sprintf(`{"source":"storm","summary":"queue depth high (%d)","severity":"error","dedupKey":"storm-1","component":"public-api","eventId":"storm-%d"}`, i, i)
-				resp, err := client.Post("http://"+run.addr+"/api/alerts/generic", "application/json", strings.NewReader(body))
-				if err != nil {
-					bad.Add(1)
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					bad.Add(1)
-				}
-			}
-		}()
-	}
-	for i := range *n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	raised := time.Since(start)
-	if bad.Load() > 0 {
-		return fmt.Errorf("%d alerts were not accepted", bad.Load())
+	raised, bad := raiseAlerts(run.addr, *n, *clients, func(i int) string {
+		return fmt.Sprintf(`{"source":"storm","summary":"queue depth high (%d)","severity":"error","dedupKey":"storm-1","component":"public-api","eventId":"storm-%d"}`, i, i)
+	})
+	if bad > 0 {
+		return fmt.Errorf("%d alerts were not accepted", bad)
 	}
 
 	// Wait until the intake queue is drained.

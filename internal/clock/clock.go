@@ -137,20 +137,9 @@ func (c *Clock) After(d time.Duration) (<-chan time.Time, func() bool) {
 }
 
 func (c *Clock) reload() error {
-	b, err := os.ReadFile(c.path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	d, err := Read(c.path)
 	if err != nil {
 		return err
-	}
-	text := strings.TrimSpace(string(b))
-	if text == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(text)
-	if err != nil {
-		return fmt.Errorf("offset %q in %s: %w", text, c.path, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -186,7 +175,11 @@ func Read(path string) (time.Duration, error) {
 	if text == "" {
 		return 0, nil
 	}
-	return time.ParseDuration(text)
+	d, err := time.ParseDuration(text)
+	if err != nil {
+		return 0, fmt.Errorf("offset %q in %s: %w", text, path, err)
+	}
+	return d, nil
 }
 
 // Advance moves a test clock's file forward by d.
