@@ -66,7 +66,7 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	cfg := app.Config{Store: store, Queue: b, Notifier: store, Catalog: cat, Signer: links, PublicURL: "https://vigil.fabrikam.example", Log: log}
-	srv := &Server{App: app.New(cfg), Now: func() time.Time { return now }, Log: log}
+	srv := &Server{App: app.New(cfg), Now: func() time.Time { return now }, Log: log, SignIn: SignInEasyAuth}
 	return &harness{t: t, srv: srv, http: srv.Handler(), bus: b, store: store, links: links, cfg: cfg}
 }
 
@@ -504,9 +504,8 @@ func TestResponderRoutesNeedAnIdentity(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, out.StatusCode)
 	require.Contains(t, body["error"].(map[string]any)["message"], "Entra ID login", "in Azure: sign in")
 
-	// Under vigil local (the one place with developer pages) there is no
-	// login: the answer says how to name oneself.
-	h.srv.Dev = http.NotFoundHandler()
+	// Under vigil local there is no login: the answer says how to name oneself.
+	h.srv.SignIn = SignInLocal
 	for _, fn := range []string{"ListIncidents", "GetCase"} {
 		_, resp = h.invoke(fn, anonymous)
 		out, body = res(t, resp)

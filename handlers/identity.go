@@ -8,41 +8,71 @@ import (
 	"vigil/internal/fault"
 )
 
-// responder returns the signed-in responder's principal name, or a 401.
+// SignIn says which sign-in a Server trusts to name a responder.
+type SignIn int
+
+const (
+	// SignInNone: no platform sign-in is in front of the app, so identity
+	// headers could come from anyone; responder routes are refused.
+	SignInNone SignIn = iota
+	// SignInEasyAuth: App Service Authentication is enabled (the platform
+	// sets WEBSITE_AUTH_ENABLED): it validates the Entra ID token, injects
+	// X-MS-CLIENT-PRINCIPAL and strips any copy a client sent, and the host
+	// builds the request's Identities from it.
+	SignInEasyAuth
+	// SignInLocal: `vigil local`, on the loopback interface, where a
+	// developer names themselves with X-MS-CLIENT-PRINCIPAL-NAME.
+	SignInLocal
+)
+
+// responder returns the signed-in responder's user name, or a 401.
 //
-// In Azure, App Service Authentication (Easy Auth) signs the user in with Entra ID
-// and injects X-MS-CLIENT-PRINCIPAL (base64 JSON claims) and X-MS-CLIENT-PRINCIPAL-NAME;
-// it strips those headers from anything a client sends itself, so they can be trusted
-// only where Easy Auth is enabled — the Terraform module always enables it. The
-// host also passes the authenticated identities in the request binding. Under
-// `vigil local` there is no platform login: the caller sends X-MS-CLIENT-PRINCIPAL-NAME
-// itself, which is for local use only.
+// Only what the configured sign-in vouches for counts. Under Easy Auth the
+// host-built identity comes first, then the claims header; the plain name
+// header is a client's word and is never read there. Under `vigil local` the
+// name header is the stand-in for a sign-in. With no sign-in in front of the
+// app nothing is trusted.
 func (s *Server) responder(req *HTTPRequest) (string, error) {
-	if claims := req.Header("X-MS-CLIENT-PRINCIPAL"); strings.TrimSpace(claims) != "" {
-		// Signed in through Easy Auth: the user name is in the claims, or the
-		// sign-in carries none. Never fall back to what may be a display name.
-		if name := principalFromClaims(claims); name != "" {
+	switch s.SignIn {
+	case SignInEasyAuth:
+		return easyAuthResponder(req)
+	case SignInLocal:
+		if name, signedIn := userFromIdentities(req.Identities); signedIn {
+			return orNoUserName(name)
+		}
+		if claims := req.Header("X-MS-CLIENT-PRINCIPAL"); strings.TrimSpace(claims) != "" {
+			return orNoUserName(principalFromClaims(claims))
+		}
+		if name := strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL-NAME")); name != "" {
 			return name, nil
 		}
-		return "", fault.New(fault.Unauthorized, "the sign-in carries no user name (preferred_username, upn or e-mail claim): "+
-			"the app registration must issue one of them in its tokens")
+		return "", fault.New(fault.Unauthorized, "a responder identity is required: under vigil local, send the header "+
+			"X-MS-CLIENT-PRINCIPAL-NAME with the principal (or e-mail) of a person in the catalog")
+	default:
+		return "", fault.New(fault.Unauthorized, "responder sign-in is off: App Service Authentication is not enabled on this app "+
+			"(WEBSITE_AUTH_ENABLED is not true), and without it identity headers could be forged; enable it (the Terraform module does)")
 	}
-	if name := strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL-NAME")); name != "" {
-		return name, nil
-	}
-	if name := principalFromIdentities(req.Identities); name != "" {
-		return name, nil
-	}
-	return "", fault.New(fault.Unauthorized, "a responder identity is required: %s", s.signInHow())
 }
 
-// signInHow says how a responder identifies: through Easy Auth in Azure; under
-// `vigil local` (which alone serves the developer pages) by naming oneself.
-func (s *Server) signInHow() string {
-	if s.Dev != nil {
-		return "under vigil local, send the header X-MS-CLIENT-PRINCIPAL-NAME with the principal (or e-mail) of a person in the catalog"
+func easyAuthResponder(req *HTTPRequest) (string, error) {
+	if name, signedIn := userFromIdentities(req.Identities); signedIn {
+		return orNoUserName(name)
 	}
-	return "sign in through the app's Entra ID login"
+	if claims := req.Header("X-MS-CLIENT-PRINCIPAL"); strings.TrimSpace(claims) != "" {
+		return orNoUserName(principalFromClaims(claims))
+	}
+	return "", fault.New(fault.Unauthorized, "a responder identity is required: sign in through the app's Entra ID login "+
+		"(/.auth/login/aad), or send an access token for the app (az account get-access-token --resource api://<client id>)")
+}
+
+// orNoUserName refuses a sign-in that names nobody: never fall back to what
+// may be a display name.
+func orNoUserName(name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	return "", fault.New(fault.Unauthorized, "the sign-in carries no user name (preferred_username, upn or e-mail claim): "+
+		"the app registration must issue one of them in its tokens")
 }
 
 type clientPrincipal struct {
@@ -87,43 +117,51 @@ var userNameClaims = []string{
 	"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
 
-// platformSignedIn reports whether App Service Authentication validated a token
-// on the request: it then injects X-MS-CLIENT-PRINCIPAL (and strips any copy a
-// client sent), and the host passes the identity. A function key's identity
-// does not count. App-only tokens (a webhook's) carry no user name, so this
-// asks only whether someone signed in, not who.
-func platformSignedIn(req *HTTPRequest) bool {
-	if strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL")) != "" {
-		return true
-	}
-	for _, raw := range req.Identities {
-		var id struct {
-			AuthenticationType string `json:"AuthenticationType"`
-			IsAuthenticated    bool   `json:"IsAuthenticated"`
-		}
-		if json.Unmarshal(raw, &id) == nil && id.IsAuthenticated && !strings.EqualFold(id.AuthenticationType, "WebJobsAuthLevel") {
+// platformSignedIn reports whether App Service Authentication validated a
+// token on the request (a person's or an application's: a webhook's
+// app-only token carries no user name, so this asks whether, not who). A
+// function key's identity does not count, and without a platform sign-in in
+// front of the app nothing does.
+func (s *Server) platformSignedIn(req *HTTPRequest) bool {
+	switch s.SignIn {
+	case SignInEasyAuth, SignInLocal:
+		if _, signedIn := userFromIdentities(req.Identities); signedIn {
 			return true
 		}
+		return strings.TrimSpace(req.Header("X-MS-CLIENT-PRINCIPAL")) != ""
 	}
 	return false
 }
 
-// principalFromIdentities reads the host's serialised ClaimsIdentity list, skipping the
-// identity the host adds for a function key (it proves a key, not a person).
-func principalFromIdentities(ids []json.RawMessage) string {
+// hostIdentity is the host's serialised ClaimsIdentity.
+type hostIdentity struct {
+	AuthenticationType string `json:"AuthenticationType"`
+	IsAuthenticated    bool   `json:"IsAuthenticated"`
+	Claims             []struct {
+		Type  string `json:"Type"`
+		Value string `json:"Value"`
+	} `json:"Claims"`
+}
+
+// userFromIdentities reads the host's identities: whether one is a platform
+// sign-in (not the identity the host adds for a function key, which proves a
+// key, not a person) and its user name from the same claims as the header
+// ("" when it carries none). The identity's Name is not read: it follows the
+// sign-in's name claim type, which may be the display name.
+func userFromIdentities(ids []json.RawMessage) (name string, signedIn bool) {
 	for _, raw := range ids {
-		var id struct {
-			AuthenticationType string `json:"AuthenticationType"`
-			IsAuthenticated    bool   `json:"IsAuthenticated"`
-			Name               string `json:"Name"`
-		}
-		if json.Unmarshal(raw, &id) != nil || !id.IsAuthenticated || id.Name == "" {
+		var id hostIdentity
+		if json.Unmarshal(raw, &id) != nil || !id.IsAuthenticated || strings.EqualFold(id.AuthenticationType, "WebJobsAuthLevel") {
 			continue
 		}
-		if strings.EqualFold(id.AuthenticationType, "WebJobsAuthLevel") {
-			continue
+		for _, want := range userNameClaims {
+			for _, c := range id.Claims {
+				if c.Type == want && strings.TrimSpace(c.Value) != "" {
+					return strings.TrimSpace(c.Value), true
+				}
+			}
 		}
-		return id.Name
+		signedIn = true
 	}
-	return ""
+	return "", signedIn
 }

@@ -33,7 +33,7 @@ func (s *Server) submitCase(ctx context.Context, req *HTTPRequest, now time.Time
 // the common alert schema. Action groups retry 408/429/503/504, so this answers fast
 // and the alert's identity makes a retry a duplicate.
 func (s *Server) azureMonitorAlert(ctx context.Context, req *HTTPRequest, now time.Time) HTTPResponse {
-	if s.RequireAlertSignIn && !platformSignedIn(req) {
+	if s.RequireAlertSignIn && !s.platformSignedIn(req) {
 		return s.errorHTTP(fault.New(fault.Unauthorized, "this intake takes Azure Monitor's secure webhook: an Entra ID token is required besides the function key"))
 	}
 	return s.submitAlert(ctx, req, now, intake.ParseAzureMonitor)

@@ -110,7 +110,7 @@ func (s *Server) getCase(ctx context.Context, req *HTTPRequest, now time.Time) H
 		return jsonHTTP(http.StatusOK, view)
 	}
 	if _, err := s.responder(req); err != nil {
-		return s.errorHTTP(fault.New(fault.Unauthorized, "open this case with its private link (token), or as a responder %s", s.signInHow()))
+		return s.errorHTTP(fault.New(fault.Unauthorized, "open this case with its private link (token), or as a responder (%s)", err.Error()))
 	}
 	if _, err := s.signedIn(req); err != nil {
 		return s.errorHTTP(err)

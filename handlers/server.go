@@ -23,9 +23,11 @@ type Server struct {
 	// Now reads the clock once per invocation; tests replace it.
 	Now func() time.Time
 	Log *slog.Logger
-	// Dev, when set, serves developer pages under /dev/ (local runs only,
-	// where responders name themselves: a 401 then says how).
+	// Dev, when set, serves developer pages under /dev/ (local runs only).
 	Dev http.Handler
+	// SignIn is the sign-in trusted to name responders (none by default:
+	// responder routes are refused).
+	SignIn SignIn
 	// RequireAlertSignIn makes the Azure Monitor intake refuse a request that
 	// App Service Authentication did not sign in (the action group's secure
 	// webhook sends an Entra ID token): the function key alone is not enough.

@@ -8,8 +8,11 @@ locals {
 
   # Settings Vigil's module owns; neither secret_settings nor
   # extra_app_settings may redefine them.
+  # The local-only ones (VIGIL_DEV, the embedded queue's) are refused too:
+  # in Azure they could only weaken sign-in.
   reserved_settings = toset(concat(keys(local.base_settings), values(local.generated_secrets), [
     "ACS_ENDPOINT", "ACS_EMAIL_SENDER", "ACS_SMS_FROM", "VIGIL_ALERT_REQUIRE_SIGNIN",
+    "VIGIL_DEV", "VIGIL_LOCAL_BUS_URL", "VIGIL_LOCAL_BUS_TOKEN", "VIGIL_TEST_CLOCK", "WEBSITE_AUTH_ENABLED",
   ]))
 
   # Identity-based connections, named the way the Functions host and the

@@ -44,7 +44,11 @@ const (
 	envSigningKey = "VIGIL_SIGNING_KEY"
 	envPublicURL  = "VIGIL_PUBLIC_URL"
 	envDev        = "VIGIL_DEV"
-	envNotifySend = "VIGIL_NOTIFY_SEND"
+	// App Service sets these: the site's name, and "True" while App Service
+	// Authentication is enabled.
+	envSiteName    = "WEBSITE_SITE_NAME"
+	envAuthEnabled = "WEBSITE_AUTH_ENABLED"
+	envNotifySend  = "VIGIL_NOTIFY_SEND"
 	// envAlertSignIn, "1", makes the Azure Monitor intake require an Entra ID
 	// token (Terraform sets it with the secure webhook).
 	envAlertSignIn = "VIGIL_ALERT_REQUIRE_SIGNIN"
@@ -59,6 +63,21 @@ const (
 	envCosmosClientID = "CosmosDB__clientId"
 	envCosmosDatabase = "CosmosDB__databaseName"
 )
+
+// signInFromEnv says which sign-in names responders. Under `vigil local`
+// (its embedded queue, on loopback) a developer names themselves; in App
+// Service, Easy Auth when the platform says it is enabled; else none, since
+// identity headers are only stripped from clients while Easy Auth is on.
+// App Service's own settings (WEBSITE_SITE_NAME) rule out the local one.
+func signInFromEnv(getenv func(string) string) handlers.SignIn {
+	switch {
+	case getenv(envBusURL) != "" && getenv(envDev) == "1" && getenv(envSiteName) == "":
+		return handlers.SignInLocal
+	case strings.EqualFold(getenv(envAuthEnabled), "true"):
+		return handlers.SignInEasyAuth
+	}
+	return handlers.SignInNone
+}
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -84,7 +103,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	srv := &handlers.Server{App: svc, Now: clk.Now, Log: log, RequireAlertSignIn: os.Getenv(envAlertSignIn) == "1"}
+	srv := &handlers.Server{App: svc, Now: clk.Now, Log: log, RequireAlertSignIn: os.Getenv(envAlertSignIn) == "1", SignIn: signInFromEnv(os.Getenv)}
+	if srv.SignIn == handlers.SignInNone {
+		log.Warn("responder routes are refused: App Service Authentication is not enabled (" + envAuthEnabled + " is not true)")
+	}
 	if os.Getenv(envDev) == "1" && outbox != nil {
 		srv.Dev = handlers.DevPages(outbox)
 	}
