@@ -1183,10 +1183,13 @@ func TestRespondFixturesMatchTheirFunctions(t *testing.T) {
 		require.True(t, ok, "the fixture's binding is the function.json one (%s)", bs[0].Name)
 		require.NoError(t, json.Unmarshal(raw, &ti))
 		require.NotNil(t, ti.ScheduleStatus, "useMonitor: true sends the schedule status")
-		for _, ts := range []string{ti.ScheduleStatus.Last, ti.ScheduleStatus.Next, ti.ScheduleStatus.LastUpdated} {
-			_, err := time.Parse(time.RFC3339Nano, ts)
-			require.NoError(t, err)
-		}
+		// As the host sends them: local DateTimes with their offset, never Z;
+		// on a first run Last and LastUpdated are .NET's default, with no zone.
+		require.Equal(t, "0001-01-01T00:00:00", ti.ScheduleStatus.Last, "a first run")
+		require.Equal(t, "0001-01-01T00:00:00", ti.ScheduleStatus.LastUpdated, "a first run")
+		require.True(t, strings.HasSuffix(ti.ScheduleStatus.Next, "+00:00"), ti.ScheduleStatus.Next)
+		_, err := time.Parse(time.RFC3339Nano, ti.ScheduleStatus.Next)
+		require.NoError(t, err)
 		require.Equal(t, "EscalationSweep", methodName(t, &inv))
 	})
 }

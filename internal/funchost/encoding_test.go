@@ -90,6 +90,8 @@ func TestDotNetTimes(t *testing.T) {
 	require.Equal(t, "2026-11-20T10:15:02.5Z", roundTrip(ts.Truncate(time.Second).Add(500*time.Millisecond)))
 	require.Equal(t, "2026-11-20T10:15:02Z", roundTrip(ts.Truncate(time.Second)))
 	require.Equal(t, "0001-01-01T00:00:00Z", roundTrip(time.Time{}))
+	require.Equal(t, "2026-11-20T10:15:02.1234567+00:00", scheduleTime(ts), "a local DateTime keeps its offset")
+	require.Equal(t, "0001-01-01T00:00:00", scheduleTime(time.Time{}), "the default DateTime has no zone")
 }
 
 func TestDotNetScalars(t *testing.T) {

@@ -44,8 +44,21 @@ func integer(n int64) json.RawMessage { return marshal(strconv.FormatInt(n, 10))
 const (
 	dateTimeLayout       = "2006-01-02T15:04:05"               // DateTime after ToString: UTC, seconds, no zone
 	dateTimeOffsetLayout = "2006-01-02T15:04:05+00:00"         // DateTimeOffset: seconds, the offset kept
-	roundTripLayout      = "2006-01-02T15:04:05.9999999Z07:00" // inside a serialised object (sys.UtcNow, ScheduleStatus)
+	roundTripLayout      = "2006-01-02T15:04:05.9999999Z07:00" // a UTC DateTime inside a serialised object (sys.UtcNow)
+	localRoundTripLayout = "2006-01-02T15:04:05.9999999-07:00" // a local DateTime there (ScheduleStatus): the offset, never Z
 )
+
+// scheduleTime formats t as the timer's ScheduleStatus carries it. The host
+// keeps those times as local DateTimes (UTC is local on a Functions
+// instance), which Newtonsoft writes with their offset ("+00:00"); the
+// default DateTime, a status never recorded, has no zone at all
+// ("0001-01-01T00:00:00").
+func scheduleTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00"
+	}
+	return t.UTC().Truncate(100 * time.Nanosecond).Format(localRoundTripLayout)
+}
 
 // roundTrip formats t as Newtonsoft writes a UTC DateTime inside an object:
 // 100 ns ticks, trailing zeros trimmed ("2026-11-06T10:15:03.1234567Z").

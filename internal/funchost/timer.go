@@ -178,8 +178,8 @@ type timerInfo struct {
 func (h *Host) timerEnvelope(fn *function, status scheduleStatus, now time.Time) []byte {
 	var ti timerInfo
 	ti.Schedule.AdjustForDST = true
-	ti.ScheduleStatus.Last = roundTrip(status.Last)
-	ti.ScheduleStatus.Next = roundTrip(status.Next)
-	ti.ScheduleStatus.LastUpdated = roundTrip(status.LastUpdated)
+	ti.ScheduleStatus.Last = scheduleTime(status.Last)
+	ti.ScheduleStatus.Next = scheduleTime(status.Next)
+	ti.ScheduleStatus.LastUpdated = scheduleTime(status.LastUpdated)
 	return marshal(envelope{Data: map[string]json.RawMessage{fn.inputName: marshal(ti)}, Metadata: metadata{"sys": sys(fn.name, now)}})
 }

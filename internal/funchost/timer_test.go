@@ -193,7 +193,7 @@ func TestTimerSchedule(t *testing.T) {
 	// The first occurrence: the status the host starts with.
 	ti, inv := fire(w, "2026-11-06T10:05:00.0144213Z")
 	require.JSONEq(t, `{"Schedule":{"AdjustForDST":true},
-		"ScheduleStatus":{"Last":"0001-01-01T00:00:00Z","Next":"2026-11-06T10:05:00Z","LastUpdated":"0001-01-01T00:00:00Z"},
+		"ScheduleStatus":{"Last":"0001-01-01T00:00:00","Next":"2026-11-06T10:05:00+00:00","LastUpdated":"0001-01-01T00:00:00"},
 		"IsPastDue":false}`, string(inv.Envelope.Data["sweep"]))
 	require.Equal(t, []string{"sys"}, keys(inv.Envelope.Metadata))
 	var sys struct{ MethodName, UtcNow string }
@@ -206,14 +206,14 @@ func TestTimerSchedule(t *testing.T) {
 	w = drv.next(t, "EscalationSweep")
 	require.Equal(t, utc("2026-11-06T10:10:00Z").Sub(utc("2026-11-06T10:05:00.0144213Z")), w.d)
 	ti, _ = fire(w, "2026-11-06T10:10:00.002Z")
-	require.Equal(t, &status{Last: "2026-11-06T10:05:00.0144213Z", Next: "2026-11-06T10:10:00Z", LastUpdated: "2026-11-06T10:05:00.0144213Z"}, ti.ScheduleStatus)
+	require.Equal(t, &status{Last: "2026-11-06T10:05:00.0144213+00:00", Next: "2026-11-06T10:10:00+00:00", LastUpdated: "2026-11-06T10:05:00.0144213+00:00"}, ti.ScheduleStatus)
 	require.False(t, ti.IsPastDue)
 	proceed <- struct{}{}
 
 	// Fired 1 ms early: that was the 10:15 occurrence, and 10:20 is next.
 	w = drv.next(t, "EscalationSweep")
 	ti, _ = fire(w, "2026-11-06T10:14:59.999Z")
-	require.Equal(t, "2026-11-06T10:15:00Z", ti.ScheduleStatus.Next)
+	require.Equal(t, "2026-11-06T10:15:00+00:00", ti.ScheduleStatus.Next)
 	proceed <- struct{}{}
 	w = drv.next(t, "EscalationSweep")
 	require.Equal(t, 5*time.Minute+time.Millisecond, w.d)
@@ -221,7 +221,7 @@ func TestTimerSchedule(t *testing.T) {
 	// An invocation that runs past 10:25: the 10:25 occurrence fires as soon
 	// as it ends, once, and the schedule then goes on at 10:30.
 	ti, _ = fire(w, "2026-11-06T10:20:00.001Z")
-	require.Equal(t, &status{Last: "2026-11-06T10:15:00Z", Next: "2026-11-06T10:20:00Z", LastUpdated: "2026-11-06T10:15:00Z"}, ti.ScheduleStatus)
+	require.Equal(t, &status{Last: "2026-11-06T10:15:00+00:00", Next: "2026-11-06T10:20:00+00:00", LastUpdated: "2026-11-06T10:15:00+00:00"}, ti.ScheduleStatus)
 	clock.Set(utc("2026-11-06T10:27:30Z"))
 	proceed <- struct{}{}
 	w = drv.next(t, "EscalationSweep")
@@ -231,7 +231,7 @@ func TestTimerSchedule(t *testing.T) {
 	}
 	require.Eventually(t, outlasted, 2*time.Second, 10*time.Millisecond)
 	ti, _ = fire(w, "2026-11-06T10:27:30Z")
-	require.Equal(t, &status{Last: "2026-11-06T10:20:00.001Z", Next: "2026-11-06T10:25:00Z", LastUpdated: "2026-11-06T10:20:00.001Z"}, ti.ScheduleStatus)
+	require.Equal(t, &status{Last: "2026-11-06T10:20:00.001+00:00", Next: "2026-11-06T10:25:00+00:00", LastUpdated: "2026-11-06T10:20:00.001+00:00"}, ti.ScheduleStatus)
 	require.False(t, ti.IsPastDue, "the host sets IsPastDue only for an occurrence missed while it was down")
 	proceed <- struct{}{}
 	w = drv.next(t, "EscalationSweep")
