@@ -12,6 +12,7 @@ locals {
   # in Azure they could only weaken sign-in.
   reserved_settings = toset(concat(keys(local.base_settings), values(local.generated_secrets), [
     "ACS_ENDPOINT", "ACS_EMAIL_SENDER", "ACS_SMS_FROM", "VIGIL_ALERT_REQUIRE_SIGNIN",
+    "AzureWebJobsStorage", "DEPLOYMENT_STORAGE_CONNECTION_STRING",
     "VIGIL_DEV", "VIGIL_LOCAL_BUS_URL", "VIGIL_LOCAL_BUS_TOKEN", "VIGIL_TEST_CLOCK", "WEBSITE_AUTH_ENABLED",
   ]))
 
@@ -20,11 +21,13 @@ locals {
   # No key, password or connection string appears here (a terraform test
   # checks it).
   base_settings = {
-    # The provider writes an AzureWebJobsStorage connection string (with an
-    # empty key) even for identity-based storage, and the host would use it
-    # rather than the __accountName settings; an empty value overrides it
-    # (hashicorp/terraform-provider-azurerm#29693).
-    "AzureWebJobsStorage"              = ""
+    # Host storage through the identity: AzureWebJobsStorage itself must be
+    # absent, since the host takes any value of it, even "", for a
+    # connection string. The provider writes one anyway (with an empty key,
+    # hashicorp/terraform-provider-azurerm#29693), and on update a
+    # DEPLOYMENT_STORAGE_CONNECTION_STRING too; `vigil deploy` removes both
+    # after every apply, through Resource Manager. The provider leaves both
+    # out of the state it reads, so the next plan shows no change.
     "AzureWebJobsStorage__accountName" = azurerm_storage_account.app.name
     "AzureWebJobsStorage__credential"  = "managedidentity"
     "AzureWebJobsStorage__clientId"    = azurerm_user_assigned_identity.app.client_id
@@ -179,5 +182,5 @@ resource "azurerm_function_app_flex_consumption" "vigil" {
 
   tags = local.tags
 
-  depends_on = [azurerm_role_assignment.app_storage_blob_owner]
+  depends_on = [azurerm_role_assignment.app_storage_blob_owner, azurerm_role_assignment.app_storage_table_contributor]
 }

@@ -152,7 +152,6 @@ var notTerraforms = map[string]string{
 
 // Settings Terraform sets that the code does not read itself, and who does.
 var readByOthers = map[string]string{
-	"AzureWebJobsStorage":                       "the Functions host: empty, overriding the provider's keyless connection string",
 	"AzureWebJobsStorage__accountName":          "the Functions host (its storage)",
 	"AzureWebJobsStorage__credential":           "the Functions host",
 	"AzureWebJobsStorage__clientId":             "the Functions host",

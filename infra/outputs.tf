@@ -8,6 +8,11 @@ output "function_app_name" {
   value       = azurerm_function_app_flex_consumption.vigil.name
 }
 
+output "function_app_id" {
+  description = "The function app's resource id; vigil deploy removes the key-based storage settings the provider writes through it."
+  value       = azurerm_function_app_flex_consumption.vigil.id
+}
+
 output "function_app_default_hostname" {
   description = "The function app's host name; its SCM (deployment) host is derived from it."
   value       = azurerm_function_app_flex_consumption.vigil.default_hostname

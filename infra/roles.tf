@@ -10,6 +10,15 @@ resource "azurerm_role_assignment" "app_storage_blob_owner" {
   principal_type       = "ServicePrincipal"
 }
 
+# The host writes its diagnostic events to Table storage; without this role
+# they are lost (and the host logs a failure on every write).
+resource "azurerm_role_assignment" "app_storage_table_contributor" {
+  scope                = azurerm_storage_account.app.id
+  role_definition_name = "Storage Table Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.app.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
 # The app sends to the queues no function triggers on (parked messages).
 resource "azurerm_role_assignment" "app_servicebus_sender" {
   for_each = { for name, q in local.queues : name => q if !q.trigger }

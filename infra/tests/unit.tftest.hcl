@@ -190,8 +190,16 @@ run "no_keys_or_connection_strings_in_app_settings" {
   assert {
     condition = length(setintersection(keys(azurerm_function_app_flex_consumption.vigil.app_settings), [
       "ServiceBusConnection", "CosmosDB", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    ])) == 0 && azurerm_function_app_flex_consumption.vigil.app_settings["AzureWebJobsStorage"] == ""
-    error_message = "Connections must be identity-based (__accountName, __fullyQualifiedNamespace, __accountEndpoint), never a connection string; AzureWebJobsStorage is empty so that the provider's keyless connection string is not used."
+      "AzureWebJobsStorage", "DEPLOYMENT_STORAGE_CONNECTION_STRING",
+    ])) == 0
+    error_message = "Connections must be identity-based (__accountName, __fullyQualifiedNamespace, __accountEndpoint), never a connection string; AzureWebJobsStorage must be absent (the host takes even an empty value for a connection string)."
+  }
+  assert {
+    condition = alltrue([
+      for k, v in azurerm_function_app_flex_consumption.vigil.app_settings :
+      !can(regex("(?i)^(DefaultEndpointsProtocol|Endpoint=sb://|AccountEndpoint=)", v)) && !can(regex("(?i)connection_?string$", k))
+    ])
+    error_message = "No app setting may hold a connection string, even a keyless one."
   }
   assert {
     condition     = azurerm_function_app_flex_consumption.vigil.app_settings["ServiceBusConnection__credential"] == "managedidentity" && azurerm_function_app_flex_consumption.vigil.app_settings["ServiceBusConnection__clientId"] == "44444444-4444-4444-4444-444444444444"
@@ -263,6 +271,10 @@ run "each_role_is_the_narrowest_on_one_resource" {
     error_message = "The host's storage grant must be Storage Blob Data Owner on the app's storage account."
   }
   assert {
+    condition     = azurerm_role_assignment.app_storage_table_contributor.role_definition_name == "Storage Table Data Contributor" && azurerm_role_assignment.app_storage_table_contributor.scope == azurerm_storage_account.app.id && azurerm_role_assignment.app_storage_table_contributor.principal_id == "33333333-3333-3333-3333-333333333333"
+    error_message = "The host writes its diagnostic events to tables: the app's identity needs Storage Table Data Contributor on the app's storage account."
+  }
+  assert {
     condition = alltrue([
       for name, ra in azurerm_role_assignment.app_servicebus_sender :
       ra.role_definition_name == "Azure Service Bus Data Sender" && ra.scope == azurerm_servicebus_queue.vigil[name].id
@@ -299,7 +311,7 @@ run "each_role_is_the_narrowest_on_one_resource" {
   assert {
     condition = alltrue([
       for ra in concat(
-        [azurerm_role_assignment.app_storage_blob_owner, azurerm_role_assignment.app_key_vault_secrets_user, azurerm_role_assignment.app_monitoring_publisher, azurerm_role_assignment.deployer_secrets_officer],
+        [azurerm_role_assignment.app_storage_blob_owner, azurerm_role_assignment.app_storage_table_contributor, azurerm_role_assignment.app_key_vault_secrets_user, azurerm_role_assignment.app_monitoring_publisher, azurerm_role_assignment.deployer_secrets_officer],
         values(azurerm_role_assignment.app_servicebus_sender), values(azurerm_role_assignment.app_servicebus_owner),
       ) : !can(regex("^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/?$", ra.scope)) && !contains(["Owner", "Contributor"], ra.role_definition_name)
     ])

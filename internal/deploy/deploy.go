@@ -53,6 +53,9 @@ type Options struct {
 	// SCMURL turns the function app's host name into the base URL of its
 	// deployment endpoint; nil means https://<name>.scm.<rest>.
 	SCMURL func(defaultHostname string) string
+	// ARMURL is Resource Manager's base URL; empty means
+	// https://management.azure.com.
+	ARMURL string
 	// HealthURL is where the running app answers; nil means
 	// https://<host>/api/health.
 	HealthURL func(defaultHostname string) string
@@ -187,20 +190,36 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("deploy: terraform output: %w", err)
 	}
-	appName, host := outputString(outputs, "function_app_name"), outputString(outputs, "function_app_default_hostname")
-	if appName == "" || host == "" {
-		return errors.New("deploy: the Terraform outputs function_app_name and function_app_default_hostname are missing")
+	appName, host, siteID := outputString(outputs, "function_app_name"), outputString(outputs, "function_app_default_hostname"), outputString(outputs, "function_app_id")
+	if appName == "" || host == "" || siteID == "" {
+		return errors.New("deploy: the Terraform outputs function_app_name, function_app_default_hostname and function_app_id are missing")
 	}
-	scm := o.SCMURL
-	if scm == nil {
-		scm = SCMURL
-	}
-	step("publishing %s to %s", filepath.Base(pkgPath), appName)
 	client := o.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Minute}
 	}
 	pub := Publisher{HTTP: client, Credential: cred, PollEvery: o.PollEvery, Timeout: o.PublishTimeout, Log: o.Out}
+
+	// Every run, not only after an apply: an apply by hand, or one that
+	// failed half-way, may have left them.
+	step("checking that host storage is identity-based")
+	arm := o.ARMURL
+	if arm == "" {
+		arm = "https://management.azure.com"
+	}
+	removed, err := appSettings{pub: pub, base: arm}.removeKeySettings(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(o.Out, "    removed %s: the azurerm provider writes them with an empty account key, and the host would use them instead of the managed identity\n", strings.Join(removed, " and "))
+	}
+
+	scm := o.SCMURL
+	if scm == nil {
+		scm = SCMURL
+	}
+	step("publishing %s to %s", filepath.Base(pkgPath), appName)
 	if err := pub.Publish(ctx, scm(host), pkgPath); err != nil {
 		return err
 	}

@@ -136,6 +136,8 @@ type fixture struct {
 	dir, varFile, pkg string
 	kudu              *kudu
 	srv               *httptest.Server
+	arm               *armSite
+	armSrv            *httptest.Server
 	out               *bytes.Buffer
 }
 
@@ -159,7 +161,10 @@ func newFixture(t *testing.T) *fixture {
 	k := &kudu{t: t, token: "tok-123"}
 	srv := httptest.NewServer(k)
 	t.Cleanup(srv.Close)
-	return &fixture{dir: dir, varFile: varFile, pkg: pkg, kudu: k, srv: srv, out: &bytes.Buffer{}}
+	arm := newARMSite(t, "tok-123", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-vigil/providers/Microsoft.Web/sites/func-vigiltest")
+	armSrv := httptest.NewServer(arm)
+	t.Cleanup(armSrv.Close)
+	return &fixture{dir: dir, varFile: varFile, pkg: pkg, kudu: k, srv: srv, arm: arm, armSrv: armSrv, out: &bytes.Buffer{}}
 }
 
 func (f *fixture) options(tfPath string) Options {
@@ -173,6 +178,7 @@ func (f *fixture) options(tfPath string) Options {
 			return f.srv.URL
 		},
 		HealthURL: func(host string) string { return f.srv.URL + "/api/health" },
+		ARMURL:    f.armSrv.URL,
 		PollEvery: time.Millisecond, PublishTimeout: 30 * time.Second, HealthTimeout: 5 * time.Second,
 		Out: f.out,
 	}

@@ -21,6 +21,10 @@ output "function_app_default_hostname" {
   value = "${terraform_data.app.output}.azurewebsites.net"
 }
 
+output "function_app_id" {
+  value = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-vigil/providers/Microsoft.Web/sites/${terraform_data.app.output}"
+}
+
 output "action_group_id" {
   value = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-vigil/providers/Microsoft.Insights/actionGroups/ag-vigil"
 }
