@@ -140,6 +140,8 @@ func TestQueuesMatchTheFunctionsAndTheApp(t *testing.T) {
 var notTerraforms = map[string]string{
 	"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host for its custom handler",
 	"FUNCTIONS_APP_ROOT_PATH":      "set by the Functions host",
+	"WEBSITE_SITE_NAME":            "set by App Service on every app",
+	"WEBSITE_AUTH_ENABLED":         "set by App Service while App Service Authentication is on",
 	"VIGIL_DATA_DIR":               "`vigil local`'s embedded store and outbox",
 	"VIGIL_LOCAL_BUS_URL":          "`vigil local`'s embedded queue",
 	"VIGIL_LOCAL_BUS_TOKEN":        "`vigil local`'s embedded queue",
