@@ -4,6 +4,16 @@ locals {
   # incident, page and escalate).
   always_ready_groups = ["http", "function:ProcessIntake", "function:Notify", "function:EscalateIncident"]
 
+  # App Service Authentication accepts only these client applications once
+  # the list is non-empty: the operator's, and always the app's own browser
+  # sign-in and, with the secure webhook, Azure Monitor's action groups.
+  azure_monitor_action_groups_app_id = "461e8683-5575-4561-ac7f-899cc907d62a"
+  allowed_applications = length(var.responder_login.allowed_applications) == 0 ? [] : distinct(concat(
+    [var.responder_login.client_id],
+    var.alert_webhook.secure == null ? [] : [local.azure_monitor_action_groups_app_id],
+    var.responder_login.allowed_applications,
+  ))
+
   public_url = coalesce(var.public_url, "https://${local.names.function_app}.azurewebsites.net")
 
   # Settings Vigil's module owns; neither secret_settings nor
@@ -172,7 +182,7 @@ resource "azurerm_function_app_flex_consumption" "vigil" {
         "api://${var.responder_login.client_id}",
         try(var.alert_webhook.secure.identifier_uri, null),
       ])
-      allowed_applications = var.responder_login.allowed_applications
+      allowed_applications = local.allowed_applications
     }
 
     login {

@@ -28,6 +28,12 @@ output "action_group_id" {
   value       = azurerm_monitor_action_group.vigil.id
 }
 
+output "alert_intake_url" {
+  description = "The Azure Monitor alert intake with the action group's function key: what the action group posts to, and what a test alert can be posted to (terraform output -raw alert_intake_url)."
+  value       = azurerm_monitor_action_group.vigil.webhook_receiver[0].service_uri
+  sensitive   = true
+}
+
 output "key_vault_name" {
   description = "Put third-party secrets here (az keyvault secret set) and name them in secret_settings."
   value       = azurerm_key_vault.vigil.name

@@ -70,8 +70,11 @@ variable "responder_login" {
     The Entra ID app registration responders sign in with (App Service Authentication).
     The responder API trusts the identity the platform injects, so this is required.
     Create it once with `az ad app create --display-name vigil-responders` and pass its appId.
-    tenant_id defaults to the deploying tenant; allowed_applications lists client ids
-    (a CLI, a chat bot) that may call the API with their own tokens.
+    tenant_id defaults to the deploying tenant. allowed_applications, when set, restricts
+    which client applications' tokens are accepted: the browser sign-in (this registration)
+    and Azure Monitor's secure webhook are always added, so list only the others that
+    call the API (the Azure CLI, 04b07795-8ddb-461a-bbee-02f9e1bf7b46, for responders'
+    curl calls; a chat bot). Empty accepts a token from any application of the tenant.
   EOT
 
   validation {
@@ -204,14 +207,21 @@ variable "alert_webhook" {
       identifier_uri = string
       tenant_id      = optional(string)
     }))
+    key_version = optional(number, 1)
   })
   description = <<-EOT
-    The action group's webhook to the alert intake. By default it carries the function
-    key. With secure set, Azure Monitor also sends an Entra ID token for that app
+    The action group's webhook to the alert intake. It carries a function key of its own
+    ("azure-monitor"), generated on the first apply; raise key_version to rotate it.
+    With secure set, Azure Monitor also sends an Entra ID token for that app
     registration (its object id and identifier URI), and App Service Authentication
     checks it before the function key is.
   EOT
   default     = {}
+
+  validation {
+    condition     = var.alert_webhook.key_version >= 1 && floor(var.alert_webhook.key_version) == var.alert_webhook.key_version
+    error_message = "alert_webhook.key_version must be a whole number, 1 or more."
+  }
 }
 
 variable "extra_app_settings" {

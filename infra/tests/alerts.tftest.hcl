@@ -85,11 +85,6 @@ mock_provider "azurerm" {
       id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-vigil/providers/Microsoft.ServiceBus/namespaces/sb-vigil/queues/q"
     }
   }
-  mock_data "azurerm_function_app_host_keys" {
-    defaults = {
-      default_function_key = "mock-function-key"
-    }
-  }
 }
 
 variables {
@@ -108,8 +103,20 @@ run "the_action_group_posts_the_common_alert_schema_to_the_intake" {
     error_message = "The webhook must use the common alert schema."
   }
   assert {
-    condition     = azurerm_monitor_action_group.vigil.webhook_receiver[0].service_uri == "https://func-vigil.azurewebsites.net/api/alerts/azure-monitor?code=mock-function-key"
-    error_message = "The webhook must post to the alert intake over HTTPS with the function key."
+    condition     = azurerm_monitor_action_group.vigil.webhook_receiver[0].service_uri == "https://func-vigil.azurewebsites.net/api/alerts/azure-monitor?code=${terraform_data.alert_key.output}"
+    error_message = "The webhook must post to the alert intake over HTTPS with its own function key."
+  }
+  assert {
+    condition     = can(regex("^[0-9a-f]{64}$", terraform_data.alert_key.output))
+    error_message = "The function key must be generated: 64 hex digits, never empty."
+  }
+  assert {
+    condition     = jsondecode(azurerm_resource_group_template_deployment.alert_key.template_content).resources[0].type == "Microsoft.Web/sites/host/functionKeys" && jsondecode(azurerm_resource_group_template_deployment.alert_key.parameters_content).keyName.value == "azure-monitor" && jsondecode(azurerm_resource_group_template_deployment.alert_key.parameters_content).keyValue.value == terraform_data.alert_key.output && jsondecode(azurerm_resource_group_template_deployment.alert_key.parameters_content).siteName.value == azurerm_function_app_flex_consumption.vigil.name
+    error_message = "The key must be created on the function app as a named host function key, with the generated value."
+  }
+  assert {
+    condition     = jsondecode(azurerm_resource_group_template_deployment.alert_key.template_content).parameters.keyValue.type == "securestring"
+    error_message = "The key's value must be a secure parameter (not shown in the deployment's history)."
   }
   assert {
     condition     = length(azurerm_monitor_action_group.vigil.webhook_receiver[0].aad_auth) == 0 && !contains(keys(azurerm_function_app_flex_consumption.vigil.app_settings), "VIGIL_ALERT_REQUIRE_SIGNIN")
@@ -143,3 +150,27 @@ run "secure_webhook_when_configured" {
   }
 }
 
+
+# The key stays the same from one apply to the next, and a new key_version
+# draws a new one (the webhook's URL changes with it).
+run "the_function_key_is_kept" {
+  command = apply
+
+  assert {
+    condition     = output.alert_intake_url == run.the_action_group_posts_the_common_alert_schema_to_the_intake.alert_intake_url
+    error_message = "Applying again must keep the function key."
+  }
+}
+
+run "the_function_key_rotates_on_demand" {
+  command = apply
+
+  variables {
+    alert_webhook = { key_version = 2 }
+  }
+
+  assert {
+    condition     = output.alert_intake_url != run.the_action_group_posts_the_common_alert_schema_to_the_intake.alert_intake_url && can(regex("code=[0-9a-f]{64}$", output.alert_intake_url))
+    error_message = "A new key_version must draw a new function key."
+  }
+}

@@ -411,3 +411,39 @@ run "names_fit_azure_limits" {
     error_message = "Cosmos DB and Service Bus names must fit."
   }
 }
+
+# allowed_applications restricts which client applications' tokens App
+# Service Authentication accepts: the browser sign-in and Azure Monitor's
+# secure webhook must stay accepted whatever the operator lists.
+run "allowed_applications_keep_the_browser_and_azure_monitor" {
+  command = plan
+
+  variables {
+    responder_login = {
+      client_id            = "66666666-6666-6666-6666-666666666666"
+      allowed_applications = ["04b07795-8ddb-461a-bbee-02f9e1bf7b46"]
+    }
+    alert_webhook = {
+      secure = {
+        object_id      = "77777777-7777-7777-7777-777777777777"
+        identifier_uri = "api://vigil-alerts"
+      }
+    }
+  }
+
+  assert {
+    condition = toset(azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].allowed_applications) == toset([
+      "66666666-6666-6666-6666-666666666666", "461e8683-5575-4561-ac7f-899cc907d62a", "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    ])
+    error_message = "The app's own client id and Azure Monitor's action groups must be added to the operator's list."
+  }
+}
+
+run "no_allowed_applications_accepts_any" {
+  command = plan
+
+  assert {
+    condition     = length(coalesce(azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].allowed_applications, [])) == 0
+    error_message = "With no list, no application is singled out (the audience check still applies)."
+  }
+}
