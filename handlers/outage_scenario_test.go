@@ -97,16 +97,15 @@ func TestStoreOutageLosesNoPage(t *testing.T) {
 		}
 		clk.Advance(5 * time.Second)
 	}
-	t.Logf("retried copies delivered, by queue: %v", retried)
-	require.NotZero(t, retried[app.QueueIntake], "alerts raised in the outage came back as copies")
-	require.NotZero(t, retried[app.QueueEscalations], "the timer due in the outage came back as copies")
-
 	for _, q := range app.Entities {
 		s := queueStats(t, h, q.Name)
 		require.Zero(t, s.DeadLettered, "nothing dead-lettered on %s", q.Name)
 		require.Zero(t, s.Active+s.Locked, "nothing left waiting on %s", q.Name)
 	}
 	require.Zero(t, h.depth(app.QueuePoison), "nothing parked")
+	t.Logf("retried copies delivered, by queue: %v", retried)
+	require.NotZero(t, retried[app.QueueIntake], "alerts raised in the outage came back as copies")
+	require.NotZero(t, retried[app.QueueEscalations], "the timer due in the outage came back as copies")
 
 	incs, _, err := h.store.ListIncidents(context.Background(), app.IncidentFilter{})
 	require.NoError(t, err)
