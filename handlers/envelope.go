@@ -96,6 +96,11 @@ type Message struct {
 	MessageID     string
 	DeliveryCount int64
 	EnqueuedAt    time.Time
+	// ContentType, Subject and Properties (the application properties) are
+	// what a retry's copy carries on, besides the body.
+	ContentType string
+	Subject     string
+	Properties  map[string]string
 }
 
 // ServiceBusMessage decodes the trigger binding `name`. Without dataType the body
@@ -131,7 +136,66 @@ func (inv *Invocation) ServiceBusMessage(name string, binary bool) (Message, err
 	m := Message{Body: body, MessageID: inv.MetaString("MessageId")}
 	m.DeliveryCount, _ = inv.MetaInt("DeliveryCount")
 	m.EnqueuedAt, _ = inv.MetaTime("EnqueuedTimeUtc")
+	shadowed := bodyKeys(body)
+	m.ContentType = inv.brokerString(shadowed, "ContentType")
+	// A notification's "subject" (the e-mail's) replaces the message's
+	// Subject in the binding data; Label, its older name, is still the message's.
+	if m.Subject = inv.brokerString(shadowed, "Subject"); m.Subject == "" {
+		m.Subject = inv.brokerString(shadowed, "Label")
+	}
+	m.Properties = inv.applicationProperties(shadowed)
 	return m, nil
+}
+
+// bodyKeys lists, lower-cased, the top-level keys of a JSON object body: the
+// host copies them into the metadata over any key of the same name (compared
+// case-insensitively).
+func bodyKeys(body []byte) map[string]bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return nil
+	}
+	keys := make(map[string]bool, len(obj))
+	for k := range obj {
+		keys[strings.ToLower(k)] = true
+	}
+	return keys
+}
+
+// brokerString returns a string the broker set on the message, "" when the
+// body has a field of that name (the metadata then holds the body's value).
+func (inv *Invocation) brokerString(shadowed map[string]bool, name string) string {
+	if shadowed[strings.ToLower(name)] {
+		return ""
+	}
+	return inv.MetaString(name)
+}
+
+// applicationProperties decodes the message's application properties (the
+// extension's ApplicationProperties, or UserProperties, its older name), an
+// object; a value that is not a string (another sender may set numbers) is
+// kept as its JSON text.
+func (inv *Invocation) applicationProperties(shadowed map[string]bool) map[string]string {
+	for _, name := range []string{"ApplicationProperties", "UserProperties"} {
+		raw, ok := inv.Metadata[name]
+		if !ok || shadowed[strings.ToLower(name)] {
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			continue
+		}
+		props := make(map[string]string, len(obj))
+		for k, v := range obj {
+			if s, err := decodeString(v); err == nil {
+				props[k] = s
+			} else if string(v) != "null" {
+				props[k] = string(v)
+			}
+		}
+		return props
+	}
+	return map[string]string{}
 }
 
 // HTTPRequest is an httpTrigger's request as the host serialises it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vigil/internal/app"
+	"vigil/internal/bus"
 	"vigil/internal/fault"
 	"vigil/internal/intake"
 )
@@ -190,11 +191,15 @@ func timerFunction(run func(ctx context.Context, now time.Time) (any, error)) en
 	}}
 }
 
-// queueFunction adapts a Service Bus-triggered function. A retryable failure fails
-// the invocation so Service Bus redelivers (and dead-letters after its max delivery
-// count). A permanent failure — a poison message that can never succeed — is parked
-// on the poison queue with its reason and the invocation succeeds, because a custom
-// handler cannot dead-letter a message itself.
+// queueFunction adapts a Service Bus-triggered function. A retryable failure
+// schedules a copy of the message for later (app.Retries: growing pauses, an
+// hour's budget, then parked) and the invocation succeeds: a failed invocation
+// is redelivered at once, which would spend the message's delivery count in
+// seconds. Only when the copy cannot be scheduled (the queue itself is down)
+// does the invocation fail, leaving the max delivery count as the last resort.
+// A permanent failure — a poison message that can never succeed — is parked
+// on the poison queue with its reason and the invocation succeeds, because a
+// custom handler cannot dead-letter a message itself.
 func (s *Server) queueFunction(binding, queue string, h func(ctx context.Context, m Message, now time.Time) error) endpoint {
 	return endpoint{maxBody: maxMessageBytes, run: func(ctx context.Context, inv *Invocation, now time.Time) (*Response, error) {
 		m, err := inv.ServiceBusMessage(binding, false)
@@ -205,13 +210,22 @@ func (s *Server) queueFunction(binding, queue string, h func(ctx context.Context
 			return &Response{Outputs: map[string]any{}, Logs: []string{}}, nil
 		}
 		if fault.Retryable(err) {
-			return nil, err
+			r, rerr := s.App.Retries.Later(ctx, queue, m.busMessage(), err, now)
+			if rerr != nil {
+				return nil, fmt.Errorf("%w (original failure: %v)", rerr, err)
+			}
+			return &Response{Outputs: map[string]any{}, Logs: []string{r.String() + ": " + err.Error()}}, nil
 		}
 		if perr := s.App.Poison.Park(ctx, queue, m.MessageID, m.Body, err, now); perr != nil {
 			return nil, fmt.Errorf("parking poison message: %w (original failure: %v)", perr, err)
 		}
 		return &Response{Outputs: map[string]any{}, Logs: []string{"parked on " + app.QueuePoison + ": " + err.Error()}}, nil
 	}}
+}
+
+// busMessage is the message as it would be sent again.
+func (m Message) busMessage() bus.Message {
+	return bus.Message{ID: m.MessageID, Body: m.Body, ContentType: m.ContentType, Subject: m.Subject, Properties: m.Properties}
 }
 
 // problem is the JSON error every 4xx/5xx answer carries.

@@ -6,8 +6,13 @@ locals {
   # lock_duration: one minute, renewed by the host while an invocation runs
   #   (host.json maxAutoLockRenewalDuration); a crashed instance's message is
   #   retried after a minute, not five.
-  # max_delivery_count: ten attempts (about ten minutes of retries with the
-  #   host's back-off) before a message dead-letters with its reason.
+  # max_delivery_count: ten failed invocations before a message dead-letters
+  #   with its reason. The host redelivers a failed invocation at once, with
+  #   no back-off, so ten go by in seconds: the app does not fail an invocation
+  #   for a passing failure but schedules a copy of the message with growing
+  #   pauses (5 s doubling, at most 5 min, about an hour in all; then it parks
+  #   it on poison), see internal/app/retry.go. Only a message whose copy
+  #   cannot be scheduled (Service Bus itself failing) spends this count.
   # duplicate_detection_window: ten minutes; every message carries a key as
   #   its MessageId, so a sender's retry is dropped rather than handled twice.
   # trigger: a function triggers on it, so the app's identity may receive

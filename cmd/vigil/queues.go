@@ -74,7 +74,8 @@ func queues(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // showParked lists the newest messages on the poison queue with what
 // app.Poison.Park recorded on each: the reason (a fault kind) and its
-// description, the queue it came from, its message id there, and when.
+// description, the queue it came from, its message id there, and when; and,
+// for one that outlasted its retries, how many were made.
 func showParked(ctx context.Context, stdout io.Writer, b *localbus.Bus, s localbus.EntityStats, peek int) error {
 	waiting := s.Active + s.Scheduled + s.Locked
 	if waiting == 0 || peek <= 0 {
@@ -94,8 +95,13 @@ func showParked(ctx context.Context, stdout io.Writer, b *localbus.Bus, s localb
 		if from == "" {
 			from = p.Subject
 		}
+		reason := p.Properties["reason"]
+		if n := p.Properties["attempts"]; n != "" {
+			// Parked by app.Retries: a passing failure that outlasted the retry budget.
+			reason += " (after " + n + " retries)"
+		}
 		fmt.Fprintf(stdout, "  %s  #%d  from=%s  id=%s\n    reason: %s\n", printable(at), p.SequenceNumber, printable(from),
-			printable(p.Properties["sourceMessageId"]), printable(p.Properties["reason"]))
+			printable(p.Properties["sourceMessageId"]), printable(reason))
 		if d := p.Properties["description"]; d != "" {
 			fmt.Fprintf(stdout, "    %s\n", printable(d))
 		}

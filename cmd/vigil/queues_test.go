@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vigil/internal/app"
+	"vigil/internal/bus"
 	"vigil/internal/fault"
 	"vigil/internal/localbus"
 )
@@ -58,4 +59,17 @@ Parked in poison (newest first, 2 of 2):
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"queues", "--data", data, "--peek", "0"}, &out, &errOut))
 	require.NotContains(t, out.String(), "Parked")
+
+	// A passing failure that outlasted its retries says how many were made.
+	last := bus.Message{ID: "alert-8:r16", Body: []byte(`{"key":"alert-8"}`),
+		Properties: map[string]string{app.RetryProperty: "16", app.RetryOfProperty: "alert-8"}}
+	r, err := app.New(app.Config{Queue: b}).Retries.Later(ctx, app.QueueIntake, last, fault.New(fault.Transient, "store unavailable"), at.Add(2*time.Minute))
+	require.NoError(t, err)
+	require.True(t, r.Parked)
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"queues", "--data", data, "--peek", "1"}, &out, &errOut))
+	require.Contains(t, out.String(), `  2026-11-06T10:17:02Z  #3  from=intake  id=alert-8
+    reason: transient (after 16 retries)
+    still failing after 16 retries: store unavailable
+`)
 }

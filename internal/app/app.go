@@ -5,7 +5,8 @@
 //
 // The use cases are grouped by concern, one type each, all sharing one core (the
 // store, the queue, the catalog, the links, and the one path every incident change
-// takes): Intake, Escalation, Delivery, Comms, Responders, Cases and Poison.
+// takes): Intake, Escalation, Delivery, Comms, Responders, Cases, Poison and
+// Retries.
 package app
 
 import (
@@ -221,6 +222,7 @@ type App struct {
 	Responders *Responders
 	Cases      *Cases
 	Poison     *Poison
+	Retries    *Retries
 	// Links makes the URLs people are sent.
 	Links   Links
 	catalog *catalog.Catalog
@@ -245,6 +247,7 @@ func New(cfg Config) *App {
 		Responders: &Responders{c},
 		Cases:      &Cases{c},
 		Poison:     &Poison{c},
+		Retries:    &Retries{c},
 		Links:      c.links,
 		catalog:    cfg.Catalog,
 	}

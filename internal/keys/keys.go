@@ -9,7 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"strconv"
 	"strings"
+
+	"vigil/internal/bus"
 )
 
 // idAlphabet is Crockford's base32: no I, L, O or U, so ids read aloud and typed
@@ -40,6 +43,22 @@ func Random(prefix string) string {
 func Hash(parts ...string) string {
 	s := sum(parts...)
 	return strings.ToLower(idAlphabet.EncodeToString(s[:]))[:32]
+}
+
+// Retry is the MessageId of the attempt-th scheduled retry of the message
+// first sent as id: "<id>:r<attempt>", so that an invocation redelivered after
+// it scheduled a retry schedules the same message again, which the queue drops
+// as a duplicate. Derived from the first id and the attempt number, never from
+// the previous copy's id, so the ids do not grow with each attempt. One that
+// would exceed Service Bus's limit is hashed, keeping a readable prefix.
+func Retry(id string, attempt int) string {
+	suffix := ":r" + strconv.Itoa(attempt)
+	if len(id)+len(suffix) <= bus.MaxIDLength {
+		return id + suffix
+	}
+	// 32 hash characters and "~", with the suffix, leave the rest for the prefix.
+	keep := bus.MaxIDLength - len(suffix) - 33
+	return id[:keep] + "~" + Hash(id) + suffix
 }
 
 // Notification is the idempotency key of one notification: the same event about

@@ -2,10 +2,13 @@ package keys_test
 
 import (
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"vigil/internal/bus"
 	"vigil/internal/keys"
 )
 
@@ -36,6 +39,28 @@ func TestIdShapes(t *testing.T) {
 	lock := keys.DedupLock("a/b\\c?d#e")
 	require.Regexp(t, `^dk-[0-9a-f]{32}$`, lock, "no character a store id may not hold")
 	require.Equal(t, "sms:+14255550123", keys.Contact("sms", "+14255550123"))
+}
+
+// A retry's id derives from the first message's id and the attempt: the same
+// attempt is the same id (a duplicate the queue drops), another attempt is
+// another message, and no id exceeds Service Bus's 128 characters.
+func TestRetryIDs(t *testing.T) {
+	require.Equal(t, "esc:INC-1:1:2:r1", keys.Retry("esc:INC-1:1:2", 1))
+	require.Equal(t, keys.Retry("alert:x", 3), keys.Retry("alert:x", 3))
+	require.NotEqual(t, keys.Retry("alert:x", 3), keys.Retry("alert:x", 4))
+	require.NotEqual(t, keys.Retry("alert:x", 1), "alert:x", "a copy is not dropped as a duplicate of its original")
+
+	long := strings.Repeat("a", 125)
+	require.Equal(t, long+":r1", keys.Retry(long, 1), "fits: kept as it is")
+	for _, n := range []int{9, 10, 1000} {
+		id := keys.Retry(long, n)
+		require.LessOrEqual(t, len(id), bus.MaxIDLength, id)
+		require.True(t, strings.HasSuffix(id, ":r"+strconv.Itoa(n)), id)
+	}
+	require.NotEqual(t, keys.Retry(long, 10), keys.Retry(long, 11))
+	other := strings.Repeat("a", 120) + "bbbbbbbb"
+	require.NotEqual(t, keys.Retry(long+"aaa", 10), keys.Retry(other, 10), "two long ids with one prefix stay apart")
+	require.Len(t, keys.Retry(strings.Repeat("x", 128), 16), bus.MaxIDLength)
 }
 
 // Parts are delimited, so that no two different lists of parts share a key.
