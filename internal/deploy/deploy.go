@@ -56,6 +56,14 @@ type Options struct {
 	// HealthURL is where the running app answers; nil means
 	// https://<host>/api/health.
 	HealthURL func(defaultHostname string) string
+	// AppRegistration is the unique name of the Entra ID app registration
+	// responders sign in with, created or repaired through Microsoft Graph;
+	// empty means vigil-<name>-responders, SkipAppRegistration leaves Entra
+	// ID alone. A responder_login.client_id in the variables names an
+	// existing registration instead, which is repaired but not renamed.
+	AppRegistration string
+	// GraphURL is Microsoft Graph's base URL; empty means GraphURL.
+	GraphURL string
 	// PollEvery, PublishTimeout and HealthTimeout pace the waits for the
 	// deployment and for the app to answer.
 	PollEvery, PublishTimeout, HealthTimeout time.Duration
@@ -134,6 +142,21 @@ func Run(ctx context.Context, o Options) error {
 		pkgPath = built.Path
 	}
 
+	client := o.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+	}
+	tmp, err := os.MkdirTemp("", "vigil-deploy-vars-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	graph := AppRegistrations{HTTP: client, Credential: cred, BaseURL: o.GraphURL, PollEvery: o.PollEvery, DryRun: o.PlanOnly}
+	login, err := prepareLogin(ctx, o, dir, varFiles, graph, tmp)
+	if err != nil {
+		return err
+	}
+
 	tf, err := tfexec.NewTerraform(dir, tfPath)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
@@ -152,6 +175,9 @@ func Run(ctx context.Context, o Options) error {
 	planOpts := []tfexec.PlanOption{tfexec.Out(planFile)}
 	for _, f := range varFiles {
 		planOpts = append(planOpts, tfexec.VarFile(f))
+	}
+	if login != nil && login.varFile != "" {
+		planOpts = append(planOpts, tfexec.VarFile(login.varFile))
 	}
 	changes, err := tf.Plan(ctx, planOpts...)
 	if err != nil {
@@ -191,15 +217,16 @@ func Run(ctx context.Context, o Options) error {
 	if appName == "" || host == "" {
 		return errors.New("deploy: the Terraform outputs function_app_name and function_app_default_hostname are missing")
 	}
+	if login != nil {
+		if err := login.finish(ctx, outputString(outputs, "public_url"), host); err != nil {
+			return err
+		}
+	}
 	scm := o.SCMURL
 	if scm == nil {
 		scm = SCMURL
 	}
 	step("publishing %s to %s", filepath.Base(pkgPath), appName)
-	client := o.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Minute}
-	}
 	pub := Publisher{HTTP: client, Credential: cred, PollEvery: o.PollEvery, Timeout: o.PublishTimeout, Log: o.Out}
 	if err := pub.Publish(ctx, scm(host), pkgPath); err != nil {
 		return err
