@@ -114,8 +114,10 @@ func TestAppRegistrationSecondRunChangesNothing(t *testing.T) {
 func TestAppRegistrationEditedByHandIsRepaired(t *testing.T) {
 	home := "https://ops.example.com/"
 	for name, edit := range map[string]func(*graphtest.Application){
-		"redirect URI missing":    func(a *graphtest.Application) { a.Web.RedirectURIs = a.Web.RedirectURIs[:1] },
-		"a stale redirect URI":    func(a *graphtest.Application) { a.Web.RedirectURIs = append(a.Web.RedirectURIs, "https://old.example.com/cb") },
+		"redirect URI missing": func(a *graphtest.Application) { a.Web.RedirectURIs = a.Web.RedirectURIs[:1] },
+		"a stale redirect URI": func(a *graphtest.Application) {
+			a.Web.RedirectURIs = append(a.Web.RedirectURIs, "https://old.example.com/cb")
+		},
 		"ID tokens off":           func(a *graphtest.Application) { a.Web.ImplicitGrantSettings.EnableIDTokenIssuance = false },
 		"no web at all":           func(a *graphtest.Application) { a.Web = nil },
 		"access token version 1":  func(a *graphtest.Application) { v := 1; a.API.RequestedAccessTokenVersion = &v },
