@@ -69,7 +69,8 @@ variable "responder_login" {
   description = <<-EOT
     The Entra ID app registration responders sign in with (App Service Authentication).
     The responder API trusts the identity the platform injects, so this is required.
-    Create it once with `az ad app create --display-name vigil-responders` and pass its appId.
+    `vigil deploy` creates or repairs the registration and passes client_id itself
+    (README, "Deploy to Azure"); give client_id only to use a registration of your own.
     tenant_id defaults to the deploying tenant. allowed_applications, when set, restricts
     which client applications' tokens are accepted: the browser sign-in (this registration)
     and Azure Monitor's secure webhook are always added, so list only the others that

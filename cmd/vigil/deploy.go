@@ -44,14 +44,15 @@ func deployCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	root := fs.String("root", ".", "the project root the package is built from")
 	config := fs.String("config", deploy.ConfigName, "the catalog to ship, relative to --root")
 	prebuilt := fs.String("package", "", "publish this zip (from `vigil package`) instead of building one")
+	appReg := fs.String("app-registration", "", "the unique name of the responders' Entra ID app registration vigil deploy creates or repairs (default vigil-<name>-responders); \"skip\" leaves Entra ID alone")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	return deploy.Run(ctx, deploy.Options{
 		Dir: *infra, VarFiles: varFiles, PlanOnly: *planOnly, Yes: *yes,
 		Package:     deploy.PackageOptions{Root: *root, Config: *config, Version: versionOf(*root, "")},
-		PackagePath: *prebuilt,
-		In:          stdin, Out: stdout,
+		PackagePath: *prebuilt, AppRegistration: *appReg,
+		In: stdin, Out: stdout,
 	})
 }
 

@@ -24,8 +24,9 @@ Usage:
   vigil check  [--config vigil.yaml]   validate the catalog
   vigil queues [--data ./.vigil]       queue depths, dead letters and parked messages of a local run
   vigil package [-o vigil.zip]         build the zip the Functions host runs (linux/amd64)
-  vigil deploy [--plan-only] [--yes] [-var-file f.tfvars]... [--infra infra]
-               provision with Terraform (infra/), then publish the package to the function app
+  vigil deploy [--plan-only] [--yes] [-var-file f.tfvars]... [--infra infra] [--app-registration name|skip]
+               ensure the responders' Entra ID app registration, provision with Terraform (infra/),
+               then publish the package to the function app
   vigil version
 `
 

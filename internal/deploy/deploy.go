@@ -59,6 +59,14 @@ type Options struct {
 	// HealthURL is where the running app answers; nil means
 	// https://<host>/api/health.
 	HealthURL func(defaultHostname string) string
+	// AppRegistration is the unique name of the Entra ID app registration
+	// responders sign in with, created or repaired through Microsoft Graph;
+	// empty means vigil-<name>-responders, SkipAppRegistration leaves Entra
+	// ID alone. A responder_login.client_id in the variables names an
+	// existing registration instead, which is repaired but not renamed.
+	AppRegistration string
+	// GraphURL is Microsoft Graph's base URL; empty means GraphURL.
+	GraphURL string
 	// PollEvery, PublishTimeout and HealthTimeout pace the waits for the
 	// deployment and for the app to answer.
 	PollEvery, PublishTimeout, HealthTimeout time.Duration
@@ -137,6 +145,21 @@ func Run(ctx context.Context, o Options) error {
 		pkgPath = built.Path
 	}
 
+	client := o.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+	}
+	tmp, err := os.MkdirTemp("", "vigil-deploy-vars-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	graph := AppRegistrations{HTTP: client, Credential: cred, BaseURL: o.GraphURL, PollEvery: o.PollEvery, DryRun: o.PlanOnly}
+	login, err := prepareLogin(ctx, o, dir, varFiles, graph, tmp)
+	if err != nil {
+		return err
+	}
+
 	tf, err := tfexec.NewTerraform(dir, tfPath)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
@@ -155,6 +178,9 @@ func Run(ctx context.Context, o Options) error {
 	planOpts := []tfexec.PlanOption{tfexec.Out(planFile)}
 	for _, f := range varFiles {
 		planOpts = append(planOpts, tfexec.VarFile(f))
+	}
+	if login != nil && login.varFile != "" {
+		planOpts = append(planOpts, tfexec.VarFile(login.varFile))
 	}
 	changes, err := tf.Plan(ctx, planOpts...)
 	if err != nil {
@@ -194,9 +220,10 @@ func Run(ctx context.Context, o Options) error {
 	if appName == "" || host == "" || siteID == "" {
 		return errors.New("deploy: the Terraform outputs function_app_name, function_app_default_hostname and function_app_id are missing")
 	}
-	client := o.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Minute}
+	if login != nil {
+		if err := login.finish(ctx, outputString(outputs, "public_url"), host); err != nil {
+			return err
+		}
 	}
 	pub := Publisher{HTTP: client, Credential: cred, PollEvery: o.PollEvery, Timeout: o.PublishTimeout, Log: o.Out}
 

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/stretchr/testify/require"
+
+	"vigil/internal/deploy/graphtest"
 )
 
 // staticToken is a credential for tests: a fixed token, or a fixed failure.
@@ -33,6 +36,18 @@ func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 		return azcore.AccessToken{}, s.err
 	}
 	return azcore.AccessToken{Token: s.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// scopedToken is a credential for tests whose token names its audience:
+// Resource Manager (and the deployment endpoint) get tok-123, Graph graph-tok.
+type scopedToken struct{}
+
+func (scopedToken) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok := "tok-123"
+	if len(o.Scopes) == 1 && o.Scopes[0] == "https://graph.microsoft.com/.default" {
+		tok = "graph-tok"
+	}
+	return azcore.AccessToken{Token: tok, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // kudu answers like a Flex Consumption app's deployment endpoint: POST
@@ -138,6 +153,8 @@ type fixture struct {
 	srv               *httptest.Server
 	arm               *armSite
 	armSrv            *httptest.Server
+	graph             *graphtest.Server
+	graphURL          string
 	out               *bytes.Buffer
 }
 
@@ -164,13 +181,16 @@ func newFixture(t *testing.T) *fixture {
 	arm := newARMSite(t, "tok-123", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-vigil/providers/Microsoft.Web/sites/func-vigiltest")
 	armSrv := httptest.NewServer(arm)
 	t.Cleanup(armSrv.Close)
-	return &fixture{dir: dir, varFile: varFile, pkg: pkg, kudu: k, srv: srv, arm: arm, armSrv: armSrv, out: &bytes.Buffer{}}
+	g := graphtest.New("graph-tok")
+	gsrv := httptest.NewServer(g)
+	t.Cleanup(gsrv.Close)
+	return &fixture{dir: dir, varFile: varFile, pkg: pkg, kudu: k, srv: srv, arm: arm, armSrv: armSrv, graph: g, graphURL: gsrv.URL + "/v1.0", out: &bytes.Buffer{}}
 }
 
 func (f *fixture) options(tfPath string) Options {
 	return Options{
 		Dir: f.dir, VarFiles: []string{f.varFile}, PackagePath: f.pkg, Terraform: tfPath,
-		Credential: staticToken{token: "tok-123"},
+		Credential: scopedToken{}, GraphURL: f.graphURL,
 		SCMURL: func(host string) string {
 			if host != "func-vigiltest.azurewebsites.net" {
 				return "http://unexpected.invalid"
@@ -192,7 +212,7 @@ func TestDeployPlansAsksAppliesAndPublishes(t *testing.T) {
 	o.In = strings.NewReader("yes\n")
 	require.NoError(t, Run(context.Background(), o), f.out.String())
 	out := f.out.String()
-	require.Contains(t, out, "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.")
+	require.Contains(t, out, "Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy.")
 	require.Contains(t, out, "Apply this plan?")
 	require.Contains(t, out, "deployment d-1 succeeded")
 	require.Contains(t, out, "deployed: https://func-vigiltest.azurewebsites.net")
@@ -201,6 +221,17 @@ func TestDeployPlansAsksAppliesAndPublishes(t *testing.T) {
 	pkg, _ := os.ReadFile(f.pkg)
 	require.Equal(t, pkg, f.kudu.uploads[0], "the package is uploaded as it is")
 	require.NoFileExists(t, filepath.Join(f.dir, ".vigil-deploy.tfplan"), "the plan file is removed")
+
+	// The app registration was made first and its client id reached
+	// Terraform; after apply, its callback points at the app.
+	app, ok := f.graph.App("vigil-func-vigiltest-responders")
+	require.True(t, ok, out)
+	require.Equal(t, map[string]any{"client_id": app.AppID, "tenant_id": nil, "allowed_applications": []any{}}, stateOutput(t, f.dir, "responder_login"))
+	require.Equal(t, []string{"https://func-vigiltest.azurewebsites.net/.auth/login/aad/callback"}, app.Web.RedirectURIs)
+	require.True(t, f.graph.HasServicePrincipal(app.AppID))
+	require.Contains(t, out, "created app registration vigil-func-vigiltest-responders")
+	require.Less(t, strings.Index(out, "created app registration"), strings.Index(out, "terraform plan"))
+	f.graph.Requests()
 
 	// Again, with nothing to change: no question, and the package is
 	// published again (a code-only release).
@@ -211,6 +242,99 @@ func TestDeployPlansAsksAppliesAndPublishes(t *testing.T) {
 	require.Contains(t, f.out.String(), "the infrastructure is up to date")
 	require.NotContains(t, f.out.String(), "Apply this plan?")
 	require.Equal(t, 2, f.kudu.count())
+	require.Contains(t, f.out.String(), "app registration up to date")
+	require.NotContains(t, f.out.String(), "    set ")
+	require.Empty(t, graphtest.Writes(f.graph.Requests()), "nothing to change in Entra ID")
+}
+
+// stateOutput is a root output of the fixture's state, JSON-decoded.
+func stateOutput(t *testing.T, dir, name string) any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "terraform.tfstate"))
+	require.NoError(t, err)
+	var st struct {
+		Outputs map[string]struct {
+			Value any `json:"value"`
+		} `json:"outputs"`
+	}
+	require.NoError(t, json.Unmarshal(b, &st))
+	return st.Outputs[name].Value
+}
+
+func TestDeployKeepsTheOperatorsLoginSettingsAndHonoursTheName(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	require.NoError(t, os.WriteFile(f.varFile, []byte(`name = "func-vigiltest"
+responder_login = {
+  tenant_id            = "11111111-1111-1111-1111-111111111111"
+  allowed_applications = ["22222222-2222-2222-2222-222222222222"]
+}
+public_url = "https://ops.example.com"
+`), 0o644))
+	o := f.options(tfPath)
+	o.Yes = true
+	o.AppRegistration = "vigil-prod-responders"
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	app, ok := f.graph.App("vigil-prod-responders")
+	require.True(t, ok, f.out.String())
+	require.Equal(t, map[string]any{
+		"client_id": app.AppID, "tenant_id": "11111111-1111-1111-1111-111111111111",
+		"allowed_applications": []any{"22222222-2222-2222-2222-222222222222"},
+	}, stateOutput(t, f.dir, "responder_login"))
+	require.ElementsMatch(t, []string{
+		"https://ops.example.com/.auth/login/aad/callback",
+		"https://func-vigiltest.azurewebsites.net/.auth/login/aad/callback",
+	}, app.Web.RedirectURIs, "the public URL and the app's own host")
+}
+
+func TestDeployUsesTheRegistrationTheOperatorNames(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	own := f.graph.Add(graphtest.Application{DisplayName: "responders", SignInAudience: "AzureADMyOrg", IdentifierURIs: []string{},
+		Web: &graphtest.Web{RedirectURIs: []string{"http://localhost:7071/.auth/login/aad/callback"}}})
+	require.NoError(t, os.WriteFile(f.varFile, []byte(`name = "func-vigiltest"
+responder_login = { client_id = "`+own.AppID+`" }
+`), 0o644))
+	o := f.options(tfPath)
+	o.Yes = true
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	_, made := f.graph.App("vigil-func-vigiltest-responders")
+	require.False(t, made, "no registration of its own")
+	require.Equal(t, own.AppID, stateOutput(t, f.dir, "responder_login").(map[string]any)["client_id"])
+	var got graphtest.Application
+	f.graph.Edit(own.AppID, func(a *graphtest.Application) { got = *a })
+	require.Equal(t, []string{"http://localhost:7071/.auth/login/aad/callback", "https://func-vigiltest.azurewebsites.net/.auth/login/aad/callback"},
+		got.Web.RedirectURIs, "the operator's own redirect URIs stay")
+	require.Equal(t, []string{"api://" + own.AppID}, got.IdentifierURIs)
+	require.True(t, f.graph.HasServicePrincipal(own.AppID))
+}
+
+func TestDeployCanLeaveEntraIDAlone(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	require.NoError(t, os.WriteFile(f.varFile, []byte(`name = "func-vigiltest"
+responder_login = { client_id = "33333333-3333-3333-3333-333333333333" }
+`), 0o644))
+	o := f.options(tfPath)
+	o.Yes = true
+	o.AppRegistration = SkipAppRegistration
+	require.NoError(t, Run(context.Background(), o), f.out.String())
+	require.Empty(t, f.graph.Requests())
+	require.Equal(t, "33333333-3333-3333-3333-333333333333", stateOutput(t, f.dir, "responder_login").(map[string]any)["client_id"])
+}
+
+func TestDeployRefusesAConfigurationWithoutResponderLogin(t *testing.T) {
+	tfPath := terraformOrSkip(t)
+	f := newFixture(t)
+	src, err := os.ReadFile(filepath.Join(f.dir, "terraform.tf"))
+	require.NoError(t, err)
+	mod := strings.Replace(string(src), `variable "responder_login"`, `variable "responder_client_id"`, 1)
+	mod = strings.ReplaceAll(mod, "var.responder_login", "var.responder_client_id")
+	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "terraform.tf"), []byte(mod), 0o644))
+	err = Run(context.Background(), f.options(tfPath))
+	require.ErrorContains(t, err, "declares no variable responder_login")
+	require.ErrorContains(t, err, "--app-registration=skip")
+	require.Empty(t, graphtest.Writes(f.graph.Requests()))
 }
 
 func TestDeployPlanOnlyChangesNothing(t *testing.T) {
@@ -219,10 +343,12 @@ func TestDeployPlanOnlyChangesNothing(t *testing.T) {
 	o := f.options(tfPath)
 	o.PlanOnly = true
 	require.NoError(t, Run(context.Background(), o), f.out.String())
-	require.Contains(t, f.out.String(), "Plan: 1 to add")
+	require.Contains(t, f.out.String(), "Plan: 2 to add")
 	require.Contains(t, f.out.String(), "plan only: nothing was changed")
 	require.NoFileExists(t, filepath.Join(f.dir, "terraform.tfstate"))
 	require.Zero(t, f.kudu.count())
+	require.Contains(t, f.out.String(), "app registration vigil-func-vigiltest-responders would be created")
+	require.Empty(t, graphtest.Writes(f.graph.Requests()), "nothing made in Entra ID either")
 }
 
 func TestDeployAppliesNothingUnlessConfirmed(t *testing.T) {

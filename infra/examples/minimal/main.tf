@@ -9,9 +9,13 @@ variable "subscription_id" {
   description = "The Azure subscription to deploy into."
 }
 
-variable "responder_client_id" {
-  type        = string
-  description = "The application (client) id of the responders' Entra ID app registration."
+variable "responder_login" {
+  type = object({
+    client_id            = string
+    tenant_id            = optional(string)
+    allowed_applications = optional(list(string), [])
+  })
+  description = "The responders' Entra ID app registration; vigil deploy sets client_id to the one it manages."
 }
 
 module "vigil" {
@@ -19,9 +23,7 @@ module "vigil" {
 
   subscription_id = var.subscription_id
   location        = "westeurope"
-  responder_login = {
-    client_id = var.responder_client_id
-  }
+  responder_login = var.responder_login
 }
 
 output "function_app_name" {
@@ -34,4 +36,8 @@ output "function_app_default_hostname" {
 
 output "action_group_id" {
   value = module.vigil.action_group_id
+}
+
+output "public_url" {
+  value = module.vigil.public_url
 }

@@ -4,16 +4,24 @@
 # Communication Services, Teams and status page secrets from Key Vault, and
 # the alert webhook authenticated with Entra ID.
 #
-#   vigil deploy --infra infra/examples/production -var-file prod.tfvars
+#   vigil deploy --infra infra/examples/production -var-file prod.tfvars \
+#     --app-registration vigil-vigilprod-responders
+#
+# (the name is set below, where vigil deploy cannot read it, so the app
+# registration's unique name is given)
 
 variable "subscription_id" {
   type        = string
   description = "The Azure subscription to deploy into."
 }
 
-variable "responder_client_id" {
-  type        = string
-  description = "The application (client) id of the responders' Entra ID app registration."
+variable "responder_login" {
+  type = object({
+    client_id            = string
+    tenant_id            = optional(string)
+    allowed_applications = optional(list(string), [])
+  })
+  description = "The responders' Entra ID app registration; vigil deploy sets client_id to the one it manages."
 }
 
 variable "alert_webhook_app" {
@@ -46,10 +54,8 @@ module "vigil" {
     owner       = "sre"
   }
 
-  responder_login = {
-    client_id = var.responder_client_id
-  }
-  public_url = "https://status-ops.example.com"
+  responder_login = var.responder_login
+  public_url      = "https://status-ops.example.com"
 
   function_app = {
     maximum_instance_count = 100
@@ -103,4 +109,8 @@ output "action_group_id" {
 
 output "key_vault_name" {
   value = module.vigil.key_vault_name
+}
+
+output "public_url" {
+  value = module.vigil.public_url
 }
