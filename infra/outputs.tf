@@ -53,3 +53,8 @@ output "identity_client_id" {
   description = "The client id of the app's managed identity."
   value       = azurerm_user_assigned_identity.app.client_id
 }
+
+output "responder_client_id" {
+  description = "The app registration responders sign in with: get a token for the API with az account get-access-token --resource api://<this id>."
+  value       = var.responder_login.client_id
+}
