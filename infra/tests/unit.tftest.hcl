@@ -447,3 +447,28 @@ run "no_allowed_applications_accepts_any" {
     error_message = "With no list, no application is singled out (the audience check still applies)."
   }
 }
+
+# The contract with the app registration vigil deploy keeps (internal/deploy,
+# appreg.go): v2.0 access tokens (requestedAccessTokenVersion 2) are issued by
+# the tenant's v2.0 endpoint, with the client id or the identifier URI
+# api://<client id> as audience; no client secret (ID tokens come back from
+# the browser sign-in's callback), and requests without a sign-in still reach
+# the app, which answers them itself.
+run "sign_in_matches_the_app_registration_contract" {
+  command = plan
+
+  assert {
+    condition     = azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].tenant_auth_endpoint == "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0"
+    error_message = "The issuer must be the deploying tenant's v2.0 endpoint, matching the registration's v2 access tokens."
+  }
+  assert {
+    condition = toset(azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].allowed_audiences) == toset([
+      "66666666-6666-6666-6666-666666666666", "api://66666666-6666-6666-6666-666666666666",
+    ])
+    error_message = "Tokens for the client id or its identifier URI api://<client id> must be accepted, and no other audience."
+  }
+  assert {
+    condition     = azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].active_directory_v2[0].client_secret_setting_name == null && !azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].require_authentication && azurerm_function_app_flex_consumption.vigil.auth_settings_v2[0].unauthenticated_action == "AllowAnonymous"
+    error_message = "No client secret, and unauthenticated requests reach the app (intake keys, case tokens, signed links)."
+  }
+}
