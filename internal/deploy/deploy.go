@@ -318,9 +318,12 @@ func findTerraform(explicit string) (string, error) {
 	return p, nil
 }
 
+// errNoCredentials marks a credentialsError.
+var errNoCredentials = errors.New("deploy: no usable Azure credentials")
+
 func credentialsError(err error) error {
-	return fmt.Errorf("deploy: no usable Azure credentials: sign in with `az login` (Terraform uses the same login), "+
-		"or set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token for a service principal.\n%w", err)
+	return fmt.Errorf("%w: sign in with `az login` (Terraform uses the same login), "+
+		"or set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token for a service principal.\n%w", errNoCredentials, err)
 }
 
 func confirm(in io.Reader, out io.Writer, s PlanSummary) bool {

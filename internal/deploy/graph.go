@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // graphScope is the audience of Microsoft Graph tokens.
@@ -212,23 +211,9 @@ func (a AppRegistrations) send(ctx context.Context, method, path string, body, o
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	tok, err := a.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphScope}})
+	resp, err := signedDo(ctx, a.HTTP, a.Credential, graphScope, req)
 	if err != nil {
-		return 0, credentialsError(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok.Token)
-	req.Header.Set("User-Agent", "vigil-deploy")
-	client := a.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, fmt.Errorf("%s %s: %w", method, req.URL.Host, err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

@@ -206,24 +206,34 @@ func (p Publisher) status(ctx context.Context, statusURL string) (d deployment, 
 
 // do signs req with a fresh Resource Manager token and sends it.
 func (p Publisher) do(ctx context.Context, req *http.Request) (*http.Response, error) {
-	tok, err := p.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{armScope}})
+	resp, err := signedDo(ctx, p.HTTP, p.Credential, armScope, req)
+	if err != nil && !errors.Is(err, errNoCredentials) {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return resp, err
+}
+
+// signedDo signs req with a fresh token for scope (Resource Manager, Graph)
+// and sends it with client (nil: the default one). A failure to get the
+// token is a credentialsError; a transport failure names only the method and
+// host (a URL carries no secret here, but keeps the message short).
+func signedDo(ctx context.Context, client *http.Client, cred azcore.TokenCredential, scope string, req *http.Request) (*http.Response, error) {
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
 	if err != nil {
 		return nil, credentialsError(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	req.Header.Set("User-Agent", "vigil-deploy")
-	client := p.HTTP
 	if client == nil {
 		client = http.DefaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		// The URL carries no secret, but say only the host to keep it short.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("publish: %s %s: %w", req.Method, req.URL.Host, err)
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Host, err)
 	}
 	return resp, nil
 }
